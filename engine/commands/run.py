@@ -1,0 +1,189 @@
+"""`stagescope run`: build without the screen, pausing at breakpoints."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, TextIO
+
+from engine.commands.build_options import (
+    add_build_options,
+    breakpoints_from_args,
+    request_from_args,
+)
+from engine.events import (
+    BuildCancelled,
+    BuildFinished,
+    BuildPaused,
+    Event,
+    LogLine,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
+from engine.plan import Plan
+from engine.runner import BuildSession, State
+
+SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="build without the screen, pausing at breakpoints",
+        description="Build through buildah bud --layers and report each step. "
+        "Options after -- go to buildah bud unchanged.",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="write one JSON event per line"
+    )
+    add_build_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    request = request_from_args(args)
+    request.buildah.ensure_usable()
+    plan = request.load_plan()
+    printer: EventPrinter = JsonPrinter(sys.stdout) if args.json else ProgressPrinter(plan, sys.stdout)
+    session = BuildSession(request, plan, breakpoints_from_args(args), printer.print)
+    interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
+
+    received: list[int] = []
+
+    def on_signal(number: int, frame: FrameType | None) -> None:
+        received.append(number)
+        session.cancel(reason=signal.Signals(number).name)
+
+    for number in SIGNAL_EXIT_CODES:
+        signal.signal(number, on_signal)
+
+    state = run_in_thread(session.start)
+    while state is State.PAUSED and interactive:
+        choice = prompt_at_pause(session)
+        if choice == "quit":
+            break
+        state = run_in_thread(session.step if choice == "next" else session.resume)
+
+    if state is State.CANCELLED:
+        return SIGNAL_EXIT_CODES.get(signal.Signals(received[0]), 130) if received else 130
+    if state is State.FAILED:
+        return printer.failure_exit_code or 1
+    return 0
+
+
+def run_in_thread(action: Any) -> State:
+    """Run a blocking session call on a thread so signals reach the main thread."""
+    result: list[State] = []
+    thread = threading.Thread(target=lambda: result.append(action()), daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=0.2)
+    return result[0] if result else State.CANCELLED
+
+
+def prompt_at_pause(session: BuildSession) -> str:
+    """Ask what to do at a pause: continue, next, shell or quit."""
+    while True:
+        try:
+            answer = input("[c]ontinue, [n]ext step, [s]hell, [q]uit? ").strip().lower()
+        except EOFError:
+            return "quit"
+        if answer in ("c", "continue", ""):
+            return "continue"
+        if answer in ("n", "next"):
+            return "next"
+        if answer in ("q", "quit"):
+            return "quit"
+        if answer in ("s", "shell"):
+            open_shell(session)
+
+
+def open_shell(session: BuildSession) -> None:
+    if not session.paused_image:
+        print("No image to open a shell in: the paused state has no filesystem.")
+        return
+    from engine import shell
+
+    shell.open_shell(session.request.buildah, session.paused_image)
+
+
+class EventPrinter:
+    failure_exit_code: int | None = None
+
+    def print(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def note_failure(self, event: Event) -> None:
+        if isinstance(event, StepFailed):
+            self.failure_exit_code = event.exit_code
+
+
+class JsonPrinter(EventPrinter):
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.lock = threading.Lock()
+
+    def print(self, event: Event) -> None:
+        self.note_failure(event)
+        with self.lock:
+            self.stream.write(event.to_json() + "\n")
+            self.stream.flush()
+
+
+class ProgressPrinter(EventPrinter):
+    """Readable progress: each step with its stage, time and cache hit."""
+
+    def __init__(self, plan: Plan, stream: TextIO) -> None:
+        self.plan = plan
+        self.stream = stream
+        self.steps = 0
+        self.cache_hits = 0
+
+    def write(self, text: str) -> None:
+        self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def print(self, event: Event) -> None:
+        self.note_failure(event)
+        if isinstance(event, StepStarted):
+            stage = self.plan.stages[event.stage]
+            line = f"line {event.line}" if event.line else "added by buildah"
+            self.write(
+                f"[{stage.label} {event.step}/{stage.step_count}] "
+                f"{event.instruction}  ({line})"
+            )
+        elif isinstance(event, LogLine):
+            self.write(f"    {event.text}")
+        elif isinstance(event, StepFinished):
+            self.steps += 1
+            if event.cached:
+                self.cache_hits += 1
+            if event.step > 1:
+                how = "cache hit" if event.cached else f"{event.seconds:.1f} s"
+                self.write(f"    -> {(event.image or '')[:12]}  {how}")
+        elif isinstance(event, StepFailed):
+            self.write(f"FAILED (exit status {event.exit_code}): {event.message}")
+        elif isinstance(event, BuildPaused):
+            self.print_pause(event)
+        elif isinstance(event, BuildFinished):
+            self.write(
+                f"Build finished in {event.seconds:.1f} s: image {event.image[:12]}, "
+                f"{self.steps} steps, {self.cache_hits} cache hits"
+            )
+        elif isinstance(event, BuildCancelled):
+            self.write(f"Build cancelled ({event.reason}) after {event.seconds:.1f} s")
+
+    def print_pause(self, event: BuildPaused) -> None:
+        where = "the end of the stage"
+        if event.instruction:
+            where = f"line {event.line}: {event.instruction}"
+        label = self.plan.stages[event.stage].label if event.stage is not None else "?"
+        image = (event.image or "none")[:12]
+        self.write(
+            f"Paused ({event.reason}) in stage {label} before step {event.step}, "
+            f"{where}; state image {image}"
+        )

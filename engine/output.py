@@ -1,0 +1,294 @@
+"""Map buildah's build output to events, by meaning rather than by counting lines.
+
+Facts the parser relies on (buildah 1.22 to 1.44):
+
+- A step line is `[i/n] STEP k/m: TEXT`. `[i/n]` (the 1-based stage position)
+  is missing when only one stage is built, skipped stages leave gaps in `i`,
+  and `m` can grow during a stage (ONBUILD triggers). FROM lines show the base
+  with ARGs expanded, and an earlier stage as its 64-hex image ID; other
+  instructions are printed as written.
+- With `--layers` every step after FROM commits and prints `--> <short id>`
+  (11 hex characters up to 1.29, 12 from 1.30); a cache hit first prints
+  `--> Using cache <64 hex>`. The last step may print `COMMIT` before its ID,
+  and a successful build ends with the final image's 64-hex ID.
+- A RUN's own output may lack a final newline, so a marker can arrive glued
+  to the end of a log line, and a RUN may print text that looks like a step
+  line. A step line is accepted only when it is the next step the plan
+  expects and the running step has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.events import Event, LogLine, StepFailed, StepFinished, StepStarted
+from engine.plan import Instruction, Plan
+
+log = logging.getLogger(__name__)
+
+STEP_MARKER = re.compile(
+    r"(?:\[(?P<stage>\d+)/\d+\] )?STEP (?P<step>\d+)(?:/(?P<steps>\d+))?: (?P<text>.*)$"
+)
+USING_CACHE = re.compile(r"^--> Using cache (?P<image>[0-9a-f]{64})\s*$")
+COMMITTED = re.compile(r"--> (?P<image>[0-9a-f]{11,64})\s*$")
+COMMIT = re.compile(r"^(?:\[\d+/\d+\] )?COMMIT(?: \S.*)?$")
+FULL_IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
+ERROR = re.compile(r"^Error: (?P<message>.*)$")
+STAGE_IMAGE_IN_FROM = re.compile(r"^FROM (?:--\S+ )*(?P<image>[0-9a-f]{64})\b")
+
+
+@dataclass
+class _RunningStep:
+    stage: int
+    step: int
+    instruction: Instruction | None
+    started: float
+    image: str | None = None
+    cached: bool = False
+    committed_at: float | None = None
+    printed_text: str = ""
+
+
+def normalize(text: str) -> str:
+    return " ".join(text.split())
+
+
+class OutputParser:
+    """Turns buildah output lines into events for one buildah run.
+
+    `resolve_image` maps a short ID or an image name to a full image ID (or
+    None when there is no such image); it is called once per committed step
+    without a cache line and once per FROM of an external image.
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        resolve_image: Callable[[str], str | None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.plan = plan
+        self.resolve_image = resolve_image
+        self.clock = clock
+        self.running: _RunningStep | None = None
+        self.stage_images: dict[int, str | None] = {}
+        """Per stage, the image after its latest finished step."""
+        self.final_image: str | None = None
+        self.error_message: str | None = None
+        self.finished_steps: list[StepFinished] = []
+
+    # Reading lines
+
+    def feed(self, line: str) -> list[Event]:
+        line = line.rstrip("\r\n")
+        events: list[Event] = []
+
+        marker = self._find_step_marker(line)
+        if marker is not None:
+            position, stage, step, text = marker
+            if position > 0:
+                events += self._text(line[:position])
+            events += self._finish_running()
+            events.append(self._start(stage, step, text))
+            return events
+
+        return events + self._text(line)
+
+    def _text(self, line: str) -> list[Event]:
+        """Handle a line that is not a step marker: an ID line, an error or a log."""
+        match = USING_CACHE.match(line)
+        if match and self.running is not None:
+            self.running.cached = True
+            self.running.image = match.group("image")
+            return []
+
+        match = COMMITTED.search(line)
+        if match and self.running is not None:
+            events = self._text(line[: match.start()]) if match.start() > 0 else []
+            self._commit(match.group("image"))
+            return events
+
+        if COMMIT.match(line):
+            return []
+        if FULL_IMAGE_ID.match(line) and self.running is not None:
+            self.final_image = line
+            return []
+
+        match = ERROR.match(line)
+        if match:
+            self.error_message = match.group("message")
+        return [self._log(line)]
+
+    def _log(self, text: str) -> LogLine:
+        stage = self.running.stage if self.running else None
+        step = self.running.step if self.running else None
+        return LogLine(stage=stage, step=step, text=text)
+
+    # Step markers
+
+    def _find_step_marker(self, line: str) -> tuple[int, int, int, str] | None:
+        """Return (position in line, stage, step, text) of an accepted marker."""
+        if not self._ready_for_next_step():
+            return None
+        search_from = 0
+        while True:
+            index = line.find("STEP ", search_from)
+            if index < 0:
+                return None
+            start = index
+            prefix = re.search(r"\[\d+/\d+\] $", line[:index])
+            if prefix:
+                start = prefix.start()
+            match = STEP_MARKER.match(line, start)
+            if match:
+                accepted = self._accept(match)
+                if accepted is not None:
+                    return (start, *accepted)
+            search_from = index + 1
+
+    def _ready_for_next_step(self) -> bool:
+        # Every step after FROM commits and prints its ID before the next step
+        # line, so a step line while a RUN is still running is the RUN's output.
+        running = self.running
+        return running is None or running.step == 1 or running.image is not None
+
+    def _accept(self, match: re.Match[str]) -> tuple[int, int, str] | None:
+        text = match.group("text")
+        printed_stage = int(match.group("stage")) - 1 if match.group("stage") else None
+        printed_step = int(match.group("step"))
+        per_stage_counter = match.group("steps") is not None
+
+        if normalize(text).upper().startswith("FROM "):
+            stage = self._next_stage(printed_stage)
+            if stage is None or (per_stage_counter and printed_step != 1):
+                return None
+            return stage, 1, text
+
+        if self.running is None:
+            return None
+        stage = self.running.stage
+        if printed_stage is not None and printed_stage != stage:
+            return None
+        step = self.running.step + 1
+        if per_stage_counter and printed_step != step:
+            return None
+        expected = self.plan.instruction(stage, step)
+        if expected is not None and self._same_instruction(expected, text):
+            return stage, step, text
+        if expected is None and per_stage_counter and match.start() == 0:
+            # A step the Containerfile does not contain: an ONBUILD trigger
+            # of the base image, or an ENV/LABEL step added by buildah itself.
+            return stage, step, text
+        return None
+
+    def _next_stage(self, printed_stage: int | None) -> int | None:
+        current = self.running.stage if self.running else -1
+        if printed_stage is not None:
+            valid = current < printed_stage < len(self.plan.stages)
+            return printed_stage if valid else None
+        for index in self.plan.build_order:
+            if index > current:
+                return index
+        return None
+
+    @staticmethod
+    def _same_instruction(expected: Instruction, printed: str) -> bool:
+        printed_text = normalize(printed)
+        expected_text = normalize(expected.original.split("\n")[0])
+        if not printed_text.upper().startswith(expected.keyword):
+            return False
+        return (
+            printed_text == expected_text
+            or expected_text.startswith(printed_text)
+            or printed_text.startswith(expected_text)
+        )
+
+    # Step lifecycle
+
+    def _start(self, stage: int, step: int, text: str) -> StepStarted:
+        instruction = self.plan.instruction(stage, step)
+        self.running = _RunningStep(
+            stage=stage,
+            step=step,
+            instruction=instruction,
+            started=self.clock(),
+            printed_text=text,
+        )
+        line = instruction.first_line if instruction else None
+        return StepStarted(stage=stage, step=step, instruction=text, line=line)
+
+    def _commit(self, image: str) -> None:
+        running = self.running
+        assert running is not None
+        if running.image is None or not running.image.startswith(image):
+            running.image = self.resolve_image(image) or image
+        running.committed_at = self.clock()
+
+    def _finish_running(self) -> list[Event]:
+        running = self.running
+        if running is None:
+            return []
+        if running.step == 1 and running.image is None:
+            running.image = self._base_image(running)
+        end = running.committed_at if running.committed_at is not None else self.clock()
+        finished = StepFinished(
+            stage=running.stage,
+            step=running.step,
+            image=running.image,
+            cached=running.cached,
+            seconds=round(end - running.started, 3),
+        )
+        self.stage_images[running.stage] = running.image
+        self.finished_steps.append(finished)
+        return [finished]
+
+    def _base_image(self, running: _RunningStep) -> str | None:
+        match = STAGE_IMAGE_IN_FROM.match(normalize(running.printed_text))
+        if match:
+            return match.group("image")
+        base = self.plan.stages[running.stage].base
+        if base == "scratch":
+            return None
+        return self.resolve_image(base)
+
+    # End of the run
+
+    def finish(self, exit_code: int) -> list[Event]:
+        """Close the run: finish the last step, or report the step that failed."""
+        running = self.running
+        if exit_code == 0:
+            events = self._finish_running()
+            self.running = None
+            return events
+
+        failed_step = running if running and running.image is None else None
+        if running is not None and failed_step is None:
+            # The step committed, so buildah failed after it, e.g. while tagging.
+            events = self._finish_running()
+        else:
+            events = []
+        message = self.error_message or f"buildah exited with status {exit_code}"
+        instruction = failed_step.instruction if failed_step else None
+        events.append(
+            StepFailed(
+                stage=failed_step.stage if failed_step else None,
+                step=failed_step.step if failed_step else None,
+                instruction=failed_step.printed_text if failed_step else None,
+                line=instruction.first_line if instruction else None,
+                exit_code=exit_code,
+                message=message,
+                image=self.image_before(failed_step) if failed_step else None,
+                seconds=round(self.clock() - failed_step.started, 3) if failed_step else 0.0,
+            )
+        )
+        self.running = None
+        return events
+
+    def image_before(self, running: _RunningStep) -> str | None:
+        if running.step == 1:
+            return None
+        return self.stage_images.get(running.stage)

@@ -1,0 +1,388 @@
+"""Run a build through `buildah bud --layers` and pause it at breakpoints.
+
+A pause is a build of a truncated copy of the Containerfile: every line up to
+the paused instruction, built with the same context and arguments. Resuming
+builds the next truncation or the whole file, and every step that already ran
+is a layer-cache hit, so the build the user steps through is exactly the one
+buildah makes of the real file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import logging
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sh
+
+from engine.breakpoints import Breakpoint, Position, is_build_end, next_position, position_key
+from engine.buildah import HYBRID_CGROUPS_HELP, HYBRID_CGROUPS_MESSAGE, Buildah
+from engine.events import (
+    BuildCancelled,
+    BuildFinished,
+    BuildPaused,
+    BuildStarted,
+    Event,
+    LogLine,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
+from engine.output import OutputParser
+from engine.plan import Plan, load_plan
+
+log = logging.getLogger(__name__)
+
+TERMINATE_GRACE_SECONDS = 5.0
+"""How long buildah gets to exit after SIGTERM before its group gets SIGKILL."""
+
+OWN_CONTAINER_PREFIX = "stagescope-"
+"""Name prefix of the shell and diff containers, which build cleanup leaves alone."""
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSED = "paused"
+    FAILED = "failed"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build and how: everything passed through to `buildah bud`."""
+
+    context: Path
+    containerfile: Path
+    buildah: Buildah = field(default_factory=Buildah)
+    tags: tuple[str, ...] = ()
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    secrets: tuple[str, ...] = ()
+    pull: str | None = None
+    image_format: str | None = None
+    extra_args: tuple[str, ...] = ()
+
+    @property
+    def build_arg_values(self) -> dict[str, str]:
+        return dict(self.build_args)
+
+    def load_plan(self) -> Plan:
+        return load_plan(
+            self.containerfile,
+            build_args=self.build_arg_values,
+            target=self.target,
+            image_exists=lambda name: self.buildah.image_id(name) is not None,
+        )
+
+    def bud_argv(self, containerfile: Path, *, final: bool) -> list[str]:
+        """Return buildah's arguments for a full build (`final`) or a truncated one.
+
+        A truncated build ends at its file's last stage, so it gets no --target
+        and no tags.
+        """
+        args = ["bud", "--layers", "--force-rm", "-f", str(containerfile)]
+        args += self.buildah.run_options()
+        for name, value in self.build_args:
+            args += ["--build-arg", f"{name}={value}"]
+        if final:
+            for tag in self.tags:
+                args += ["--tag", tag]
+            if self.target:
+                args += ["--target", self.target]
+        for secret in self.secrets:
+            args += ["--secret", secret]
+        if self.pull:
+            args.append(f"--pull={self.pull}")
+        if self.image_format:
+            args += ["--format", self.image_format]
+        args += self.extra_args
+        args.append(str(self.context))
+        return self.buildah.argv(*args)
+
+
+class BuildSession:
+    """One build of one Containerfile, run in segments between pauses.
+
+    `start`, `resume`, `step` and `rebuild` block until buildah stops, so
+    callers run them on a worker thread; `cancel` may be called from any
+    thread. Events go to `on_event` from the thread that reads buildah's
+    output. Steps that already ran in this session are not reported again
+    when a later segment replays them from the cache.
+    """
+
+    def __init__(
+        self,
+        request: BuildRequest,
+        plan: Plan,
+        breakpoints: Iterable[Breakpoint] = (),
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.request = request
+        self.plan = plan
+        self.breakpoints = list(breakpoints)
+        self.on_event = on_event or (lambda event: None)
+        self.state = State.IDLE
+        self.position: Position | None = None
+        self.paused_image: str | None = None
+        self.step_images: dict[Position, str | None] = {}
+        self._reported: set[Position] = set()
+        self._process: sh.RunningCommand | None = None
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+        self._cancel_reason = "cancelled"
+        self._active_seconds = 0.0
+        for breakpoint in self.breakpoints:
+            breakpoint.resolve(plan)
+
+    # Public controls
+
+    def start(self) -> State:
+        """Run from the beginning to the first breakpoint or the end."""
+        self.position = None
+        self._reported.clear()
+        self.step_images.clear()
+        self._active_seconds = 0.0
+        return self.resume()
+
+    def resume(self) -> State:
+        """Continue to the next breakpoint after the current position, or the end."""
+        return self._run_until(self._next_breakpoint())
+
+    def step(self) -> State:
+        """Run exactly one more instruction and pause again."""
+        return self._run_until(next_position(self.plan, self.position))
+
+    def rebuild(self) -> State:
+        """Re-read the Containerfile and start over, keeping the breakpoints."""
+        self.plan = self.request.load_plan()
+        return self.start()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the running buildah, if any: SIGTERM to its group, then SIGKILL."""
+        self._cancel_reason = reason
+        self._cancelled.set()
+        with self._lock:
+            process = self._process
+        if process is not None:
+            _terminate_group(process)
+
+    def resolved_breakpoints(self) -> list[Position]:
+        return [breakpoint.resolve(self.plan) for breakpoint in self.breakpoints]
+
+    # Segments
+
+    def _next_breakpoint(self) -> Position | None:
+        after = position_key(self.plan, self.position) if self.position else (-1, 0)
+        candidates = [
+            position
+            for position in self.resolved_breakpoints()
+            if self.plan.stages[position.stage].needed
+            and position_key(self.plan, position) > after
+        ]
+        return min(candidates, key=lambda p: position_key(self.plan, p), default=None)
+
+    def _run_until(self, pause_at: Position | None) -> State:
+        if pause_at is not None and is_build_end(self.plan, pause_at):
+            pause_at = None
+        self._cancelled.clear()
+        self.state = State.RUNNING
+        self._emit(
+            BuildStarted(
+                containerfile=str(self.request.containerfile),
+                target=self.plan.target,
+                pause_at=tuple(pause_at) if pause_at else None,
+            )
+        )
+        if pause_at is None:
+            return self._run_buildah(self.request.containerfile, pause_at)
+        with tempfile.TemporaryDirectory(prefix="stagescope-") as folder:
+            truncated = Path(folder) / "Containerfile"
+            truncated.write_text(self.plan.truncated_text(*pause_at), encoding="utf-8")
+            return self._run_buildah(truncated, pause_at)
+
+    def _run_buildah(self, containerfile: Path, pause_at: Position | None) -> State:
+        buildah = self.request.buildah
+        argv = self.request.bud_argv(containerfile, final=pause_at is None)
+        parser = OutputParser(self.plan, resolve_image=buildah.image_id)
+        containers_before = buildah.container_ids()
+        started = time.monotonic()
+        log.info("running buildah %s", argv)
+
+        def on_line(line: str) -> None:
+            for event in parser.feed(line):
+                self._emit_step_event(event)
+
+        exit_code = self._wait(buildah, argv, on_line)
+        failure: StepFailed | None = None
+        for event in parser.finish(exit_code):
+            if isinstance(event, StepFailed):
+                failure = event
+            else:
+                self._emit_step_event(event)
+        self._active_seconds += time.monotonic() - started
+        self._remove_new_containers(containers_before)
+
+        if self._cancelled.is_set():
+            self.state = State.CANCELLED
+            reason = self._cancel_reason
+            self._emit(BuildCancelled(reason=reason, seconds=self._elapsed()))
+            return self.state
+        if failure is not None:
+            return self._fail(failure)
+        if pause_at is None:
+            return self._finish(parser)
+        return self._pause(pause_at, parser)
+
+    def _wait(
+        self, buildah: Buildah, argv: list[str], on_line: Callable[[str], None]
+    ) -> int:
+        command = buildah.command()
+        process = command(
+            *argv,
+            _out=on_line,
+            _err_to_out=True,
+            _bg=True,
+            _bg_exc=False,
+            _new_group=True,
+            _tty_out=False,
+            _no_out=True,
+            _decode_errors="replace",
+            _ok_code=list(range(256)),
+        )
+        with self._lock:
+            self._process = process
+        if self._cancelled.is_set():
+            _terminate_group(process)
+        try:
+            process.wait()
+            exit_code = int(process.exit_code)
+        except sh.ErrorReturnCode as error:
+            exit_code = int(error.exit_code)
+        finally:
+            with self._lock:
+                self._process = None
+        return exit_code
+
+    def _remove_new_containers(self, before: set[str]) -> None:
+        buildah = self.request.buildah
+        leftovers = {
+            container["id"]
+            for container in buildah.containers()
+            if container["id"] not in before
+            and not container.get("containername", "").startswith(OWN_CONTAINER_PREFIX)
+        }
+        if leftovers:
+            log.info("removing %d working containers left by buildah", len(leftovers))
+            buildah.remove_containers(leftovers)
+
+    # Outcomes
+
+    def _fail(self, failure: StepFailed) -> State:
+        if HYBRID_CGROUPS_MESSAGE in failure.message:
+            failure = dataclasses.replace(failure, message=HYBRID_CGROUPS_HELP)
+        self.state = State.FAILED
+        if failure.stage is not None and failure.step is not None:
+            self.position = Position(failure.stage, failure.step)
+        self.paused_image = failure.image
+        self._emit(failure)
+        self._emit(
+            BuildPaused(
+                reason="failure",
+                stage=failure.stage,
+                step=failure.step,
+                instruction=failure.instruction,
+                line=failure.line,
+                image=failure.image,
+            )
+        )
+        return self.state
+
+    def _finish(self, parser: OutputParser) -> State:
+        self.state = State.FINISHED
+        last = parser.finished_steps[-1].image if parser.finished_steps else None
+        image = parser.final_image or last or ""
+        self.paused_image = image or None
+        self._emit(BuildFinished(image=image, seconds=self._elapsed()))
+        return self.state
+
+    def _pause(self, position: Position, parser: OutputParser) -> State:
+        self.state = State.PAUSED
+        self.position = position
+        stage_image = parser.stage_images.get(position.stage)
+        self.paused_image = parser.final_image or stage_image
+        instruction = self.plan.instruction(*position)
+        self._emit(
+            BuildPaused(
+                reason="breakpoint",
+                stage=position.stage,
+                step=position.step,
+                instruction=instruction.text if instruction else None,
+                line=instruction.first_line if instruction else None,
+                image=self.paused_image,
+            )
+        )
+        return self.state
+
+    # Events
+
+    def _emit_step_event(self, event: Event) -> None:
+        """Forward a step event unless an earlier segment already reported it."""
+        if isinstance(event, (StepStarted, StepFinished, LogLine)):
+            if event.stage is not None and event.step is not None:
+                position = Position(event.stage, event.step)
+                if position in self._reported:
+                    return
+                if isinstance(event, StepFinished):
+                    self._reported.add(position)
+                    self.step_images[position] = event.image
+        self._emit(event)
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.on_event(event)
+        except Exception:
+            log.exception("event handler failed on %s", event.name)
+
+    def _elapsed(self) -> float:
+        return round(self._active_seconds, 3)
+
+
+def _terminate_group(process: sh.RunningCommand) -> None:
+    """Send SIGTERM to buildah's process group, and SIGKILL if it lingers."""
+    try:
+        group = os.getpgid(process.pid)
+    except ProcessLookupError:
+        return
+    try:
+        os.killpg(group, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def kill_if_alive() -> None:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    timer = threading.Timer(TERMINATE_GRACE_SECONDS, kill_if_alive)
+    timer.daemon = True
+    timer.start()
+    threading.Thread(target=_cancel_timer_on_exit, args=(process, timer), daemon=True).start()
+
+
+def _cancel_timer_on_exit(process: sh.RunningCommand, timer: threading.Timer) -> None:
+    try:
+        process.wait()
+    except sh.ErrorReturnCode:
+        pass
+    timer.cancel()

@@ -2,7 +2,9 @@
 
 Supports `$NAME`, `${NAME}`, `${NAME:-default}`, `${NAME-default}`,
 `${NAME:+alt}` and `${NAME+alt}`; a backslash escapes `$`. The default and
-alternative words are expanded in turn.
+alternative words are expanded in turn. Quotes are removed as buildah removes
+them from ARG values and FROM words: `"..."` still expands references inside,
+`'...'` keeps its content literally.
 """
 
 from __future__ import annotations
@@ -30,11 +32,20 @@ def expand(text: str, values: dict[str, str]) -> str:
     """Expand variable references in `text`; unset names become empty."""
     result: list[str] = []
     index = 0
+    in_double_quotes = False
     while index < len(text):
         char = text[index]
-        if char == "\\" and index + 1 < len(text) and text[index + 1] == "$":
-            result.append("$")
+        if char == "\\" and index + 1 < len(text) and text[index + 1] in "$\"'":
+            result.append(text[index + 1])
             index += 2
+        elif char == '"':
+            in_double_quotes = not in_double_quotes
+            index += 1
+        elif char == "'" and not in_double_quotes:
+            end = text.find("'", index + 1)
+            end = len(text) if end < 0 else end
+            result.append(text[index + 1 : end])
+            index = end + 1
         elif char == "$":
             expanded, index = _expand_reference(text, index, values)
             result.append(expanded)

@@ -76,7 +76,7 @@ class Instruction:
     @property
     def text(self) -> str:
         """The instruction as one line: its first line, continuations joined."""
-        return self.original.splitlines()[0] if self.original else self.keyword
+        return self.original.split("\n")[0] if self.original else self.keyword
 
 
 @dataclass(frozen=True)
@@ -158,8 +158,10 @@ class Plan:
             cut_line = self.stages[stage + 1].first_line
         else:
             return self.text
-        lines = self.text.splitlines(keepends=True)
-        return "".join(lines[: cut_line - 1])
+        # Split on newlines only, as the parser counts lines: splitlines()
+        # also breaks at form feeds and other separators inside a line.
+        lines = self.text.split("\n")
+        return "".join(line + "\n" for line in lines[: cut_line - 1])
 
 
 def find_containerfile(context: Path, file: str | None) -> Path:

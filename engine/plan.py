@@ -206,7 +206,8 @@ def read_text(path: Path) -> str:
     except OSError as error:
         raise ContainerfileError(path, None, f"cannot read: {error.strerror}") from None
     if b"\0" in data:
-        raise ContainerfileError(path, None, "not a text file (it contains NUL bytes)")
+        line = data[: data.index(b"\0")].count(b"\n") + 1
+        raise ContainerfileError(path, line, "not a text file (it contains NUL bytes)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -15,6 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     own, _ = cli.split_extra(arguments)
     first = next((word for word in own if not word.startswith("-")), None)
+    if first == "replay":
+        from tui.launch import replay
+
+        position = arguments.index("replay")
+        return replay(arguments[:position] + arguments[position + 1 :])
     wants_help = any(word in ("-h", "--help") for word in own) and first is None
     if first in cli.COMMAND_MODULES or wants_help:
         return cli.main(arguments)

@@ -1,0 +1,277 @@
+"""The stagescope app: owns the build source, its worker and the build model.
+
+The build runs on one thread worker at a time. The source reports events
+through an `EventBatcher`, which posts them to the app as messages; the app
+folds them into a `BuildModel` and tells the build screen to redraw. Only
+the app touches the source's controls, and only from the worker, except for
+`cancel`, which is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from engine.breakpoints import Breakpoint, Position
+from engine.buildah import Buildah
+from engine.errors import StagescopeError
+from engine.plan import Plan
+from engine.runner import State
+from tui.batcher import EventBatcher
+from tui.logstore import LogStore
+from tui.messages import BuildEvent, BuildReset, LogBatch
+from tui.model import BuildModel
+from tui.screens.build import BuildScreen
+from tui.screens.help import HelpScreen
+from tui.source import BuildSource, can_continue
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_LOG_LINES = 10_000
+TICK_SECONDS = 0.5
+"""How often running times on screen are redrawn while a build runs."""
+
+
+class StagescopeApp(App[int]):
+    """Step through a multistage build, live or replayed."""
+
+    CSS_PATH = "stagescope.tcss"
+    TITLE = "stagescope"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="stagescope.quit"),
+        Binding("question_mark", "help", "Help", id="stagescope.help"),
+    ]
+
+    def __init__(
+        self,
+        source: BuildSource,
+        *,
+        buildah: Buildah | None,
+        log_store: LogStore,
+        replay: bool = False,
+        autostart: bool = True,
+        max_log_lines: int = DEFAULT_MAX_LOG_LINES,
+        clock: Callable[[], float] = time.monotonic,
+        notices: Iterable[str] = (),
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.buildah = buildah
+        self.log_store = log_store
+        self.replay = replay
+        self.autostart = autostart
+        self.max_log_lines = max_log_lines
+        self.model = BuildModel(source.plan, clock)
+        self.batcher = EventBatcher(self.post_message, log_store, max_log_lines)
+        source.on_event = self.batcher
+        self.notices = list(notices)
+        self.keymap: dict[str, str] = {}
+        """Keys per binding id that replace the defaults; the help screen shows them."""
+        self._build_lock = threading.Lock()
+        self._quitting = False
+        self.sub_title = str(source.plan.path) + (" (replay)" if replay else "")
+
+    @property
+    def build_screen(self) -> BuildScreen:
+        screen = self.get_screen("build")
+        assert isinstance(screen, BuildScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        self.install_screen(BuildScreen(self.max_log_lines), name="build")
+        self.push_screen("build")
+        self.batcher.start()
+        self.set_interval(TICK_SECONDS, self._tick)
+
+    def build_screen_ready(self) -> None:
+        """Start the build once the build screen has its widgets."""
+        for notice in self.notices:
+            self.notify(notice, timeout=8)
+        if self.autostart:
+            self.run_build("start")
+
+    async def on_unmount(self) -> None:
+        self._quitting = True
+        self.source.cancel("quit")
+        self.batcher.stop()
+        self.log_store.close()
+
+    # Build controls
+
+    @property
+    def building(self) -> bool:
+        return any(w.group == "build" and w.is_running for w in self.workers)
+
+    def can_continue(self) -> bool:
+        return not self.building and can_continue(self.source)
+
+    def run_build(self, command: str) -> None:
+        """Run `start`, `resume`, `step` or `rebuild` of the source on the worker."""
+        if self._quitting:
+            return
+        self.model.state = State.RUNNING
+        self.build_screen.show_model()
+        self._build_worker(command)
+
+    def stop_build(self, reason: str = "stopped by the user") -> None:
+        self.source.cancel(reason)
+
+    def restart_build(self) -> None:
+        """Rebuild from a re-read Containerfile, stopping a running build first."""
+        if self.building:
+            self.source.cancel("rebuild")
+        self.run_build("rebuild")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="build")
+    def _build_worker(self, command: str) -> State:
+        # A build replaced by a newer worker still runs until its cancel takes
+        # effect; the lock makes the new one wait for it.
+        with self._build_lock:
+            if self._quitting:
+                return self.source.state
+            if command == "rebuild":
+                self._reload_plan()
+            if command in ("start", "rebuild"):
+                self.log_store.new_run()
+                self.post_message(BuildReset(self.source.plan))
+                return self.source.start()
+            return getattr(self.source, command)()  # type: ignore[no-any-return]
+
+    def _reload_plan(self) -> None:
+        """Re-read the Containerfile of a live build; keep the breakpoints that
+        still resolve."""
+        request = getattr(self.source, "request", None)
+        if request is None:
+            return
+        plan = request.load_plan()
+        kept = []
+        for breakpoint in self.source.breakpoints:
+            try:
+                breakpoint.resolve(plan)
+            except StagescopeError:
+                self.call_from_thread(
+                    self.notify,
+                    f"Breakpoint {breakpoint.spec} no longer fits the Containerfile "
+                    "and was removed",
+                    severity="warning",
+                )
+                continue
+            kept.append(breakpoint)
+        self.source.breakpoints[:] = kept
+        self.source.plan = plan
+
+    async def action_quit(self) -> None:
+        """Stop the build, wait for its worker, and leave."""
+        self._quitting = True
+        self.source.cancel("quit")
+        workers = [w for w in self.workers if w.group == "build" and w.is_running]
+        if workers:
+            self.notify("Stopping the build…", timeout=3)
+            await self.workers.wait_for_complete(workers)
+        self.exit(0)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    # Breakpoints
+
+    def breakpoint_positions(self) -> set[Position]:
+        positions = set()
+        for breakpoint in self.source.breakpoints:
+            try:
+                positions.add(breakpoint.resolve(self.source.plan))
+            except StagescopeError:
+                continue
+        return positions
+
+    def toggle_breakpoint(self, position: Position, spec: str) -> bool:
+        """Remove the breakpoints at `position`, or add `spec`; return True if added."""
+        plan = self.source.plan
+        matching = [
+            b for b in self.source.breakpoints if self._resolves_to(b, plan, position)
+        ]
+        if matching:
+            for breakpoint in matching:
+                self.source.breakpoints.remove(breakpoint)
+            return False
+        self.source.breakpoints.append(Breakpoint(spec))
+        return True
+
+    @staticmethod
+    def _resolves_to(breakpoint: Breakpoint, plan: Plan, position: Position) -> bool:
+        try:
+            return breakpoint.resolve(plan) == position
+        except StagescopeError:
+            return False
+
+    # Messages from the build thread
+
+    def on_build_reset(self, message: BuildReset) -> None:
+        self.model.reset(message.plan)
+        self.build_screen.reset(message.plan)
+
+    def on_build_event(self, message: BuildEvent) -> None:
+        self.model.apply(message.event)
+        self.build_screen.show_event(message.event)
+        self.refresh_bindings()
+
+    def on_log_batch(self, message: LogBatch) -> None:
+        for position, count in message.counts.items():
+            stage, step = position if position is not None else (None, None)
+            self.model.add_log_lines(stage, step, count)
+        self.build_screen.append_log(message.lines)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR:
+            self.report_worker_error(event.worker)
+        if event.worker.group == "build" and event.state in (
+            WorkerState.SUCCESS,
+            WorkerState.ERROR,
+        ):
+            if event.state is WorkerState.ERROR and self.model.state is State.RUNNING:
+                self.model.state = State.CANCELLED
+                self.model.cancel_reason = "error"
+            self.build_screen.show_model()
+        self.refresh_bindings()
+
+    def report_worker_error(self, worker: Worker[object]) -> None:
+        """Notify the user of a worker's error: the one place errors surface."""
+        error = worker.error
+        if isinstance(error, StagescopeError):
+            text = error.message
+        else:
+            text = f"{type(error).__name__}: {error}"
+            log.error("worker %s failed", worker.name, exc_info=error)
+        title = {"build": "Build", "diff": "Diff", "sizes": "Image sizes"}.get(
+            worker.group, "Error"
+        )
+        self.notify(text, title=title, severity="error", timeout=10)
+
+    def _tick(self) -> None:
+        if self.model.state is State.RUNNING and self.screen is self.build_screen:
+            self.build_screen.show_model()
+
+    # Command palette
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from self.build_screen.palette_commands(self.run_palette_action)
+
+    def run_palette_action(self, action: str, title: str) -> None:
+        screen = self.build_screen
+        if self.screen is not screen:
+            self.pop_screen()
+        if screen.check_action(action, ()) is not True:
+            self.notify(f"{title} is not available right now", severity="warning")
+            return
+        self.call_later(partial(screen.run_action, action))

@@ -1,0 +1,171 @@
+"""The full build log on disk: one file per step, one for the whole run.
+
+The log widget keeps only the newest lines, so everything buildah printed is
+written here as it arrives, from the build thread. Each run (a start or a
+rebuild) gets a folder of its own holding `build.log` (all output, with a
+header per step), `stage<S>-step<K>.log` per step, and `events.jsonl`, which
+is a recording that `stagescope replay` reads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import IO
+
+from engine.breakpoints import Position
+from engine.events import Event, LogLine, StepStarted
+
+log = logging.getLogger(__name__)
+
+KEEP_SESSIONS = 20
+"""Log folders of earlier app sessions kept under the log root."""
+
+TAIL_CHUNK = 64 * 1024
+
+
+def default_log_root() -> Path:
+    """Return $XDG_CACHE_HOME/stagescope/logs, or ~/.cache/stagescope/logs."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "stagescope" / "logs"
+
+
+class LogStore:
+    """Writes the logs of every run of one app session under `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.run_folder = folder
+        self.runs = 0
+        self._lock = threading.Lock()
+        self._build_log: IO[str] | None = None
+        self._events: IO[str] | None = None
+        self._step_file: IO[str] | None = None
+        self._step_position: Position | None = None
+        self.written: dict[Position | None, int] = {}
+        """Lines written per step in the current run."""
+
+    @classmethod
+    def create(cls, root: Path) -> LogStore:
+        """Make a new session folder under `root`, pruning the oldest ones."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        folder = root / f"{stamp}-{os.getpid()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        _prune(root, keep=KEEP_SESSIONS)
+        return cls(folder)
+
+    def new_run(self) -> Path:
+        """Close the current run's files and start the folder of the next run."""
+        with self._lock:
+            self._close_files()
+            self.runs += 1
+            self.run_folder = self.folder / f"run-{self.runs}"
+            self.run_folder.mkdir(parents=True, exist_ok=True)
+            self.written = {}
+            self._build_log = open(  # noqa: SIM115 - closed by _close_files
+                self.run_folder / "build.log", "a", encoding="utf-8"
+            )
+            self._events = open(  # noqa: SIM115 - closed by _close_files
+                self.run_folder / "events.jsonl", "a", encoding="utf-8"
+            )
+        return self.run_folder
+
+    def record(self, event: Event) -> None:
+        """Append an event, and a log line's text, to the run's files."""
+        with self._lock:
+            if self._events is None:
+                return
+            self._events.write(event.to_json() + "\n")
+            if isinstance(event, StepStarted):
+                assert self._build_log is not None
+                self._build_log.write(
+                    f"STEP {event.stage}/{event.step}: {event.instruction}\n"
+                )
+            elif isinstance(event, LogLine):
+                self._write_line(event)
+
+    def flush(self) -> None:
+        with self._lock:
+            for handle in (self._build_log, self._events, self._step_file):
+                if handle is not None:
+                    handle.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_files()
+
+    def step_log(self, position: Position | None) -> Path:
+        """Return the file of a step's lines; None means lines outside any step."""
+        if position is None:
+            return self.run_folder / "outside-steps.log"
+        return self.run_folder / f"stage{position.stage}-step{position.step}.log"
+
+    def tail(self, position: Position | None, count: int, shown: int) -> list[str]:
+        """Return up to `count` lines of a step's log, ending at line `shown`.
+
+        Lines after `shown` are on disk but not yet delivered to the app, which
+        will append them when their batch arrives.
+        """
+        self.flush()
+        unseen = max(0, self.written.get(position, 0) - shown)
+        lines = read_tail(self.step_log(position), count + unseen)
+        return lines[: len(lines) - unseen][-count:] if count else []
+
+    def _write_line(self, event: LogLine) -> None:
+        assert self._build_log is not None
+        self._build_log.write(event.text + "\n")
+        position = (
+            Position(event.stage, event.step)
+            if event.stage is not None and event.step is not None
+            else None
+        )
+        if self._step_file is None or position != self._step_position:
+            if self._step_file is not None:
+                self._step_file.close()
+            self._step_file = open(  # noqa: SIM115 - closed by _close_files
+                self.step_log(position), "a", encoding="utf-8"
+            )
+            self._step_position = position
+        self._step_file.write(event.text + "\n")
+        self.written[position] = self.written.get(position, 0) + 1
+
+    def _close_files(self) -> None:
+        for handle in (self._build_log, self._events, self._step_file):
+            if handle is not None:
+                handle.close()
+        self._build_log = self._events = self._step_file = None
+        self._step_position = None
+
+
+def read_tail(path: Path, count: int) -> list[str]:
+    """Return the last `count` lines of a text file, reading from its end."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            end = handle.tell()
+            chunks: deque[bytes] = deque()
+            newlines = 0
+            position = end
+            while position > 0 and newlines <= count:
+                size = min(TAIL_CHUNK, position)
+                position -= size
+                handle.seek(position)
+                chunk = handle.read(size)
+                chunks.appendleft(chunk)
+                newlines += chunk.count(b"\n")
+    except FileNotFoundError:
+        return []
+    lines = b"".join(chunks).decode("utf-8", "replace").splitlines()
+    return lines[-count:] if count else []
+
+
+def _prune(root: Path, keep: int) -> None:
+    sessions = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name)
+    for old in sessions[:-keep]:
+        log.info("removing old log folder %s", old)
+        shutil.rmtree(old, ignore_errors=True)

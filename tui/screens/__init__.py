@@ -1,0 +1,1 @@
+"""Screens of the app: the build screen, the diff screen and the help screen."""

@@ -1,0 +1,166 @@
+"""Which images the shell and diff actions of the build screen open.
+
+`s` opens the selected step's state: the paused state on the paused row, the
+image a finished step committed, or the stage's last image on the end row.
+`d` compares the selected step with the step before it, or, with the stage
+graph focused (or on the end row), the selected stage with the stage after
+it: the first stage that builds on it, else the next one in build order.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.app import SuspendNotSupported
+
+from engine.breakpoints import Position
+from engine.errors import StagescopeError
+from tui.model import BuildModel
+
+if TYPE_CHECKING:
+    from tui.screens.build import BuildScreen
+
+log = logging.getLogger(__name__)
+
+REPLAY_HAS_NO_IMAGES = (
+    "A replay has no images: {what} needs the images of a live build. Run "
+    "`stagescope CONTEXT` on the machine that built them."
+)
+
+
+@dataclass(frozen=True)
+class ImageSide:
+    """One side of a diff or the target of a shell: an image and its label."""
+
+    image: str
+    label: str
+    stage: int
+
+
+@dataclass(frozen=True)
+class DiffRequest:
+    before: ImageSide
+    after: ImageSide
+
+
+def shell_image(screen: BuildScreen) -> ImageSide | None:
+    model = screen.model
+    if screen.focused is screen.graph:
+        return _stage_side(model, screen.graph.selected)
+    position = screen.steps.selected
+    if position is None:
+        if model.paused_image and model.paused_at is not None:
+            return ImageSide(model.paused_image, "paused state", model.paused_at.stage)
+        return None
+    label = model.plan.stages[position.stage].label
+    if position == model.paused_at and model.paused_image:
+        return ImageSide(
+            model.paused_image, f"{label} before step {position.step}", position.stage
+        )
+    if screen.steps.is_end_row(position):
+        return _stage_side(model, position.stage)
+    image = model.image_of(position)
+    if image is None:
+        return None
+    return ImageSide(image, f"{label} after step {position.step}", position.stage)
+
+
+def diff_request(screen: BuildScreen) -> DiffRequest | None:
+    model = screen.model
+    position = screen.steps.selected
+    if screen.focused is screen.graph or (
+        position is not None and screen.steps.is_end_row(position)
+    ):
+        stage = screen.graph.selected if screen.focused is screen.graph else None
+        if stage is None and position is not None:
+            stage = position.stage
+        return _stage_diff(model, stage) if stage is not None else None
+    if position is None or position.step < 2:
+        return None
+    after = model.image_of(position)
+    before = model.image_of(Position(position.stage, position.step - 1))
+    if after is None or before is None:
+        return None
+    label = model.plan.stages[position.stage].label
+    return DiffRequest(
+        ImageSide(before, f"{label} step {position.step - 1}", position.stage),
+        ImageSide(after, f"{label} step {position.step}", position.stage),
+    )
+
+
+def next_stage(model: BuildModel, stage: int) -> int | None:
+    """Return the stage after `stage`: its first user, else the next one built."""
+    users = sorted({e.target for e in model.plan.edges if e.source == stage})
+    if users:
+        return users[0]
+    order = model.plan.build_order
+    if stage in order and order.index(stage) + 1 < len(order):
+        return order[order.index(stage) + 1]
+    return None
+
+
+def _stage_diff(model: BuildModel, stage: int) -> DiffRequest | None:
+    following = next_stage(model, stage)
+    if following is None:
+        return None
+    before = _stage_side(model, stage)
+    after = _stage_side(model, following)
+    if before is None or after is None:
+        return None
+    return DiffRequest(before, after)
+
+
+def _stage_side(model: BuildModel, stage: int) -> ImageSide | None:
+    image = model.stage_image(stage)
+    if image is None:
+        return None
+    return ImageSide(image, f"stage {model.plan.stages[stage].label}", stage)
+
+
+def open_diff(screen: BuildScreen) -> None:
+    request = diff_request(screen)
+    app = screen.stagescope
+    if request is None:
+        return
+    if app.buildah is None:
+        screen.notify(REPLAY_HAS_NO_IMAGES.format(what="a diff"), severity="warning")
+        return
+    from tui.screens.diff import DiffScreen
+
+    app.push_screen(DiffScreen(app.buildah, request.before, request.after))
+
+
+def open_shell(screen: BuildScreen) -> None:
+    """Suspend the app and run a shell in the selected image in the terminal."""
+    target = shell_image(screen)
+    app = screen.stagescope
+    if target is None:
+        return
+    if app.buildah is None:
+        screen.notify(REPLAY_HAS_NO_IMAGES.format(what="a shell"), severity="warning")
+        return
+    try:
+        from engine import shell
+    except ImportError:
+        screen.notify("This build of stagescope has no shell support", severity="error")
+        return
+    try:
+        with app.suspend():
+            print(
+                f"stagescope: shell in {target.label} ({target.image[:12]}); "
+                "exit the shell to return",
+                flush=True,
+            )
+            code = shell.open_shell(app.buildah, target.image)
+    except SuspendNotSupported:
+        screen.notify("This terminal cannot hand over to a shell", severity="error")
+        return
+    except OSError as error:
+        screen.notify(f"The shell could not start: {error}", severity="error")
+        return
+    except StagescopeError as error:
+        screen.notify(error.message, title="Shell", severity="error")
+        return
+    screen.notify(f"Shell in {target.label} exited with status {code}")

@@ -1,0 +1,96 @@
+"""Every key of the app, as currently mapped, with what it does."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+SECTIONS: list[tuple[str, str]] = [
+    ("Build", "tui.screens.build:BuildScreen"),
+    ("App", "tui.app:StagescopeApp"),
+    ("Stage graph", "tui.widgets.stage_graph:StageGraph"),
+    ("Steps", "tui.widgets.step_table:StepTable"),
+    ("Log search", "tui.widgets.log_panel:SearchInput"),
+    ("Diff", "tui.screens.diff:DiffScreen"),
+    ("Help", "tui.screens.help:HelpScreen"),
+]
+
+EXTRA_KEYS = [
+    (
+        "Moving around",
+        "tab / shift+tab",
+        "Move between the graph, the steps and the log",
+    ),
+    ("Moving around", "up / down, pgup / pgdn", "Move the selection or scroll"),
+    ("Moving around", "home / end", "First or last line; end follows the log again"),
+    ("Moving around", "mouse", "Click a stage, a step or a file to select it"),
+    ("App", "ctrl+p", "Command palette: every action by name"),
+]
+
+
+def _class(path: str) -> type:
+    import importlib
+
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,question_mark", "dismiss", "Close", id="stagescope.help.close",
+                tooltip="Close this help"),
+    ]  # fmt: skip
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body"):
+            yield Static(self._table(), id="help-table")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").border_title = "Keys  (escape closes)"
+        self.query_one("#help-body").border_subtitle = self._log_note()
+
+    def _log_note(self) -> str:
+        store = getattr(self.app, "log_store", None)
+        return f"full logs: {store.folder}" if store is not None else ""
+
+    def _table(self) -> Table:
+        table = Table(box=None, expand=True, show_header=False, padding=(0, 1))
+        table.add_column("key", style="bold", no_wrap=True, min_width=14)
+        table.add_column("action", no_wrap=True)
+        table.add_column("what it does", ratio=1)
+        accent = self.app.theme_variables.get("accent", "")
+        for section, path in SECTIONS:
+            rows = [
+                self._row(b) for b in _class(path).BINDINGS if isinstance(b, Binding)
+            ]
+            extra = [(k, "", d) for s, k, d in EXTRA_KEYS if s == section]
+            self._add_section(table, section, rows + extra, accent)
+        extra = [(k, "", d) for s, k, d in EXTRA_KEYS if s == "Moving around"]
+        self._add_section(table, "Moving around", extra, accent)
+        return table
+
+    def _add_section(
+        self, table: Table, title: str, rows: list[tuple[str, str, str]], accent: str
+    ) -> None:
+        if not rows:
+            return
+        table.add_row(Text(title, style=f"bold {accent}"), "", "")
+        for row in rows:
+            table.add_row(*row)
+        table.add_row("", "", "")
+
+    def _row(self, binding: BindingType) -> tuple[str, str, str]:
+        assert isinstance(binding, Binding)
+        keys = self._keys(binding)
+        return keys, binding.description, binding.tooltip
+
+    def _keys(self, binding: Binding) -> str:
+        keymap = getattr(self.app, "keymap", {})
+        keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+        names = [self.app.get_key_display(Binding(key, "")) for key in keys.split(",")]
+        return " / ".join(names)

@@ -38,6 +38,8 @@ class BuildStarted(Event):
     pause_at: tuple[int, int] | None = None
     trigger: tuple[str, ...] = ()
     predicted_first_miss: tuple[int, int] | None = None
+    reason: str | None = None
+    """In watch mode, why `predicted_first_miss` misses the cache."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,66 @@ class BuildCancelled(Event):
     seconds: float
 
 
+@dataclass(frozen=True)
+class RebuildPredicted(Event):
+    """Watch mode saw a change and predicts what the rebuild reruns.
+
+    `trigger` holds the changed paths relative to the context. `rerun` and
+    `cached` list the (stage, step) pairs after FROM of the needed stages.
+    `changed_at` is the newest modification time of the changed files (Unix
+    seconds), and `detected_seconds` the time from it until the watcher
+    handed the change over.
+    """
+
+    name: ClassVar[str] = "prediction"
+    trigger: tuple[str, ...]
+    first_miss: tuple[int, int] | None
+    reason: str
+    rerun: tuple[tuple[int, int], ...]
+    cached: tuple[tuple[int, int], ...]
+    changed_at: float
+    detected_seconds: float
+
+
+@dataclass(frozen=True)
+class RebuildFinished(Event):
+    """A watch-mode rebuild stopped: finished, paused, failed or cancelled.
+
+    Latencies count from the change (`changed_at` of the prediction):
+    `first_step_seconds` until the first step that missed the cache started
+    (None when none did), `finish_seconds` until buildah stopped.
+    `mispredicted` lists the steps whose cache result the prediction got
+    wrong as (stage, step, what happened: "rerun" or "cached").
+    """
+
+    name: ClassVar[str] = "rebuild-finished"
+    trigger: tuple[str, ...]
+    outcome: str
+    predicted_first_miss: tuple[int, int] | None
+    actual_first_miss: tuple[int, int] | None
+    first_step_seconds: float | None
+    finish_seconds: float
+    mispredicted: tuple[tuple[int, int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class RebuildSkipped(Event):
+    """Watch mode saw a change but started no rebuild; `message` gives the reason."""
+
+    name: ClassVar[str] = "rebuild-skipped"
+    trigger: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class BreakpointDropped(Event):
+    """An edit of the Containerfile removed a breakpoint's instruction."""
+
+    name: ClassVar[str] = "breakpoint-dropped"
+    spec: str
+    message: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.name: cls
     for cls in (
@@ -132,6 +194,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BuildPaused,
         BuildFinished,
         BuildCancelled,
+        RebuildPredicted,
+        RebuildFinished,
+        RebuildSkipped,
+        BreakpointDropped,
     )
 }
 

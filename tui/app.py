@@ -24,6 +24,7 @@ from textual.worker import Worker, WorkerState
 from engine.breakpoints import Breakpoint, Position
 from engine.buildah import Buildah
 from engine.errors import StagescopeError
+from engine.events import StepFinished
 from engine.plan import Plan
 from engine.runner import State
 from tui.batcher import EventBatcher
@@ -32,6 +33,7 @@ from tui.messages import BuildEvent, BuildReset, LogBatch
 from tui.model import BuildModel
 from tui.screens.build import BuildScreen
 from tui.screens.help import HelpScreen
+from tui.sizes import image_sizes
 from tui.source import BuildSource, can_continue
 
 log = logging.getLogger(__name__)
@@ -222,6 +224,8 @@ class StagescopeApp(App[int]):
 
     def on_build_event(self, message: BuildEvent) -> None:
         self.model.apply(message.event)
+        if isinstance(message.event, StepFinished) and self.buildah is not None:
+            self._fetch_sizes(self.buildah)
         self.build_screen.show_event(message.event)
         self.refresh_bindings()
 
@@ -231,9 +235,16 @@ class StagescopeApp(App[int]):
             self.model.add_log_lines(stage, step, count)
         self.build_screen.append_log(message.lines)
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sizes")
+    def _fetch_sizes(self, buildah: Buildah) -> dict[str, int]:
+        return image_sizes(buildah)
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             self.report_worker_error(event.worker)
+        if event.worker.group == "sizes" and event.state is WorkerState.SUCCESS:
+            self.model.image_sizes.update(event.worker.result or {})
+            self.build_screen.show_model()
         if event.worker.group == "build" and event.state in (
             WorkerState.SUCCESS,
             WorkerState.ERROR,

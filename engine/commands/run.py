@@ -40,11 +40,21 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--json", action="store_true", help="write one JSON event per line"
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="after the build, rebuild whenever the context or the Containerfile "
+        "changes, until interrupted",
+    )
     add_build_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "watch", False):
+        from engine.commands.run_watch import run_watch
+
+        return run_watch(args)
     request = request_from_args(args)
     request.buildah.ensure_usable()
     plan = request.load_plan()

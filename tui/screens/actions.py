@@ -17,6 +17,7 @@ from textual.app import SuspendNotSupported
 
 from engine.breakpoints import Position
 from engine.errors import StagescopeError
+from engine.shell import ShellContext, run_shell
 from tui.model import BuildModel
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ class ImageSide:
     image: str
     label: str
     stage: int
+    step: int | None = None
+    """The step whose state this is: the paused step means the state before it."""
 
 
 @dataclass(frozen=True)
@@ -51,20 +54,21 @@ def shell_image(screen: BuildScreen) -> ImageSide | None:
         return _stage_side(model, screen.graph.selected)
     position = screen.steps.selected
     if position is None:
-        if model.paused_image and model.paused_at is not None:
-            return ImageSide(model.paused_image, "paused state", model.paused_at.stage)
+        paused = model.paused_at
+        if model.paused_image and paused is not None:
+            return ImageSide(model.paused_image, "paused state", *paused)
         return None
     label = model.plan.stages[position.stage].label
     if position == model.paused_at and model.paused_image:
         return ImageSide(
-            model.paused_image, f"{label} before step {position.step}", position.stage
+            model.paused_image, f"{label} before step {position.step}", *position
         )
     if screen.steps.is_end_row(position):
         return _stage_side(model, position.stage)
     image = model.image_of(position)
     if image is None:
         return None
-    return ImageSide(image, f"{label} after step {position.step}", position.stage)
+    return ImageSide(image, f"{label} after step {position.step}", *position)
 
 
 def diff_request(screen: BuildScreen) -> DiffRequest | None:
@@ -132,6 +136,29 @@ def open_diff(screen: BuildScreen) -> None:
     app.push_screen(DiffScreen(app.buildah, request.before, request.after))
 
 
+def shell_context(model: BuildModel, target: ImageSide) -> ShellContext:
+    """Describe where the shell opens; offer the failed command at a failure."""
+    stage = model.plan.stages[target.stage]
+    instruction = (
+        model.plan.instruction(target.stage, target.step) if target.step else None
+    )
+    failure = model.failure
+    failing_command = None
+    if (
+        failure is not None
+        and instruction is not None
+        and (failure.stage, failure.step) == (target.stage, target.step)
+        and instruction.keyword == "RUN"
+    ):
+        failing_command = " ".join(instruction.arguments)
+    return ShellContext(
+        stage=stage.label,
+        step=target.step,
+        instruction=instruction.text if instruction else None,
+        failing_command=failing_command,
+    )
+
+
 def open_shell(screen: BuildScreen) -> None:
     """Suspend the app and run a shell in the selected image in the terminal."""
     target = shell_image(screen)
@@ -141,19 +168,10 @@ def open_shell(screen: BuildScreen) -> None:
     if app.buildah is None:
         screen.notify(REPLAY_HAS_NO_IMAGES.format(what="a shell"), severity="warning")
         return
-    try:
-        from engine import shell
-    except ImportError:
-        screen.notify("This build of stagescope has no shell support", severity="error")
-        return
+    context = shell_context(screen.model, target)
     try:
         with app.suspend():
-            print(
-                f"stagescope: shell in {target.label} ({target.image[:12]}); "
-                "exit the shell to return",
-                flush=True,
-            )
-            code = shell.open_shell(app.buildah, target.image)
+            code = run_shell(app.buildah, target.image, context)
     except SuspendNotSupported:
         screen.notify("This terminal cannot hand over to a shell", severity="error")
         return

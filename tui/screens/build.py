@@ -230,6 +230,13 @@ class BuildScreen(Screen[None]):
         self._show_log(message.position)
         self.refresh_bindings()
 
+    @on(StepTable.Refit)
+    def _refit_steps(self) -> None:
+        if self.steps.stage is not None:
+            self.steps.show_stage(
+                self.model, self.steps.stage, self.stagescope.breakpoint_positions()
+            )
+
     @on(StepTable.UserMoved)
     def _user_moved(self) -> None:
         self.following = False

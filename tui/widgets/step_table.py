@@ -22,7 +22,9 @@ from tui.format import (
 )
 from tui.model import BuildModel, Status, StepRecord
 
-INSTRUCTION_WIDTH = 60
+OTHER_COLUMNS_WIDTH = 66
+"""Cells taken by every column but the instruction, with their padding."""
+MIN_INSTRUCTION_WIDTH = 24
 COLUMNS = ("break", "step", "line", "instruction", "status", "cache", "time", "image")
 LABELS = ("", "#", "line", "instruction", "status", "cache", "time", "image / size")
 
@@ -135,6 +137,18 @@ class StepTable(DataTable[Text | str]):
         if 0 <= event.cursor_row < len(self.positions):
             self.post_message(self.StepHighlighted(self.positions[event.cursor_row]))
 
+    def on_resize(self) -> None:
+        self.post_message(self.Refit())
+
+    class Refit(Message):
+        """The table's width changed, so the instruction column must be redrawn."""
+
+    def _instruction_width(self) -> int:
+        width = self.scrollable_content_region.width
+        if width <= 0:
+            return 48
+        return max(MIN_INSTRUCTION_WIDTH, width - OTHER_COLUMNS_WIDTH)
+
     # Cells
 
     def _update_row(self, cells: list[Text | str], position: Position) -> None:
@@ -167,7 +181,7 @@ class StepTable(DataTable[Text | str]):
         image = short_image(record.image)
         if size is not None:
             image = f"{image} {format_size(size)}"
-        instruction = shorten(record.instruction, INSTRUCTION_WIDTH)
+        instruction = shorten(record.instruction, self._instruction_width())
         return [
             self._mark(record.position, breakpoints),
             str(record.step),

@@ -80,6 +80,8 @@ class OutputParser:
         self.final_image: str | None = None
         self.error_message: str | None = None
         self.finished_steps: list[StepFinished] = []
+        self.stage_step_total: int | None = None
+        """The `m` of the running stage's FROM line, before ONBUILD triggers."""
 
     # Reading lines
 
@@ -92,6 +94,10 @@ class OutputParser:
             position, stage, step, text = marker
             if position > 0:
                 events += self._text(line[:position])
+            if self._is_trigger(stage, step):
+                # An ONBUILD trigger belongs to the FROM step: its output is
+                # logged there and its commit becomes that step's image.
+                return events + [self._log(line[position:])]
             events += self._finish_running()
             events.append(self._start(stage, step, text))
             return events
@@ -166,6 +172,8 @@ class OutputParser:
             stage = self._next_stage(printed_stage)
             if stage is None or (per_stage_counter and printed_step != 1):
                 return None
+            total = match.group("steps")
+            self.stage_step_total = int(total) if total is not None else None
             return stage, 1, text
 
         if self.running is None:
@@ -174,8 +182,18 @@ class OutputParser:
         if printed_stage is not None and printed_stage != stage:
             return None
         step = self.running.step + 1
-        if per_stage_counter and printed_step != step:
-            return None
+        if per_stage_counter:
+            # buildah runs the base image's ONBUILD triggers right after FROM
+            # and counts them as steps, so the stage's step total grows by one
+            # per trigger and the Containerfile's steps move up by as many.
+            total = int(match.group("steps"))
+            triggers = max(total - (self.stage_step_total or total), 0)
+            if printed_step - triggers <= 1:
+                if self.running.step == 1 and match.start() == 0:
+                    return stage, 1, text
+                return None
+            if printed_step - triggers != step:
+                return None
         expected = self.plan.instruction(stage, step)
         if expected is not None and self._same_instruction(expected, text):
             return stage, step, text
@@ -206,6 +224,10 @@ class OutputParser:
             or expected_text.startswith(printed_text)
             or printed_text.startswith(expected_text)
         )
+
+    def _is_trigger(self, stage: int, step: int) -> bool:
+        running = self.running
+        return running is not None and running.stage == stage and step == 1
 
     # Step lifecycle
 

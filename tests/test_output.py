@@ -22,23 +22,26 @@ DATA = Path(__file__).parent / "data"
 RECORDED = DATA / "buildah-1.28"
 FORMATS = ("buildah-1.28", "buildah-1.30")
 
-BUSYBOX = "1b9b0c6573effb7094dd58fdbe03f8e310b027733f16693bf73ffc78f314352f"
+BUSYBOX = "93cc64e1309c865c21c078a60c4943690dfd44a967a77b40524843fde0e4d8c5"
 # Images of the multistage build (cold.txt and warm.txt).
-BASE_RUN = "517c1b36f7bdf6e18f1a33a44c0ce5f5617169a753e0c2c6775918c28372c442"
-TOOLS_RUN = "b20c3ddb6999fd710b5509114c98d930c30c36c67f70db80f3174ea1c3c16a18"
-FINAL_COPY = "0b0589788a8f3226785ac06a3d4c9b4ff281246cb6f235d7a4fcc79289a43982"
-FINAL_RUN = "02e8520c85a6ddce7a5a851ac9bbbd9555e7c3b32f9e993c78fa4ccd7a8a2c17"
+BASE_RUN = "e1604373427fd31ac6ffd05e0b0692558a5722e2096305888d59abc334012028"
+TOOLS_RUN = "c50059aab1086bf5372f062a9f368b31468cc14394a8aec3bf4a396ec15fabc9"
+FINAL_COPY = "96da4bd36c82d97e6e55cf5e8b7f4d1305e664ee4651ed16096771431ebecec0"
+FINAL_RUN = "1097ce22292b07def53def4cd40294df124611374527b88d569f54326ac2aecd"
 # Images of the other builds.
-FIRST_RUN = "c32ec482a28df38cfd79ff4c5d5e990aade9daed088b5d7e59890eb828611ee3"
-SECOND_RUN = "f661a6b2e6e6af01e231c0cca8888c7a9270f96f6195114a07e7e89d25a29fd6"
-SECOND_ENV = "01dc74ecdd7f593e64e53c1eaf898e2c3c41fd17c477b79c7ec2cb6c3783fcd1"
-BEFORE_FAILURE = "b0caa708fda412f03a16a738ac3ff9b1f0fdd46d4623dcf16e341d01a3fba903"
-GLUED_PRINTF = "a46cf7de37c9a406b4ef8787edbb0d9d3cee5ca2cc470fda6da9798f2953e179"
-GLUED_ECHO = "7deb74b6d4236573e9f12ec2b203e94f62dd037687e91d0054791436a2dd8fa2"
-FAKE_RUN = "8cc963e65336216488c7a08abb9dd22e4a990c9072feca63fd65df09032a8109"
-FAKE_COPY = "6649d6585d66467cbf23ecf3248633b5b42e065422b29f6521c196c5012898c0"
-FAKE_CAT = "31fdb725977974ad6009e5664f12958d88b3324b946a2106f9ddf8576c330eb8"
-BUILT = "2a881559b2b75087357d0c2ff4336b3bc14e97992f0bcd7c2b65e2416b985d28"
+FIRST_RUN = "99b8ba2a30b0e276a0fbcbd1ed386350e2051369df8dc45cfbd869769f324cb5"
+SECOND_RUN = "6b7e41cd91af5d1ab560d80aafe2bb1f0588312c7af2ac179f6cb8fa3ec94d6e"
+SECOND_ENV = "042f2e45ab43b2e936b41816fa5225dd9b944a6c6c01296b81818b4626332916"
+BEFORE_FAILURE = "6dfa947c75146558ec65ec6fda959fa31665464390f6e936248da8982f3656e7"
+GLUED_PRINTF = "7e9452bc67a2567fe9600a780209624062f15559ec2674256c360fd5671d44c6"
+GLUED_ECHO = "6baa1025084cd0c246d23da43e6d54e251a1fe521c0a84bbd3965a250fd90e31"
+FAKE_RUN = "a93d60490ab03d3c87e727b37d195a8e69c32f6ab24b79e8bcd6f0645f0bec9b"
+FAKE_COPY = "7d867d586b906622c1500b62a5a074e9b3312af2a00d32aa7a192a85b1e5d413"
+FAKE_CAT = "11af92b6cb2bf505c6a6a808a7288d5b80c48bdb9d9434f552ac7ffc86641daf"
+BUILT = "23e7dca3f874546c4760a3b6ac42f443c9fed67072945b58ee12a9c4083b2735"
+TRIGGERED = "e10aa4dc59e10639f1369f0351031c9f47d4affb2780b0b7711c135b84daec21"
+AFTER_TRIGGER = "a673bf7870b0341203346e5237baf23d897251488ecf835b79a006881dfab648"
+TRIGGER_CAT = "1a7e8f3c80ba4b20f25c059f5ff98adf624cc0f02040d983ba0e39db0c21745b"
 
 
 @dataclass
@@ -423,7 +426,51 @@ def test_from_only_final(output_format: str) -> None:
     assert run.parser.final_image == BUILT
 
 
+def test_onbuild_steps(output_format: str) -> None:
+    run = parse(output_format, "onbuild", "onbuild")
+    assert run.started == [(0, 1), (0, 2), (0, 3)]
+
+
+def test_onbuild_lines(output_format: str) -> None:
+    run = parse(output_format, "onbuild", "onbuild")
+    lines = [e.line for e in run.of(StepStarted)]  # type: ignore[attr-defined]
+    assert lines == [1, 2, 3]
+
+
+def test_onbuild_trigger_logged(output_format: str) -> None:
+    run = parse(output_format, "onbuild", "onbuild")
+    assert run.logs[0] == (0, 1, "STEP 2/4: RUN echo triggered > /triggered.txt")
+
+
+def test_onbuild_images(output_format: str) -> None:
+    run = parse(output_format, "onbuild", "onbuild")
+    assert [e.image for e in run.finished] == [TRIGGERED, AFTER_TRIGGER, TRIGGER_CAT]
+
+
+def test_onbuild_step_logs(output_format: str) -> None:
+    run = parse(output_format, "onbuild", "onbuild")
+    assert run.logs[1:] == [(0, 2, "after the trigger"), (0, 3, "triggered")]
+
+
 # Lines that are not in the recordings
+
+
+def test_appended_label_step() -> None:
+    lines = [
+        "STEP 1/5: FROM localhost/busybox\n",
+        "STEP 2/5: RUN echo before > /before.txt\n",
+        "--> 6dfa947c751\n",
+        "STEP 3/5: RUN echo about to fail && exit 3\n",
+        "--> 6dfa947c751\n",
+        "STEP 4/5: RUN echo never runs\n",
+        "--> 6dfa947c751\n",
+        'STEP 5/5: LABEL "added"="by buildah"\n',
+        "COMMIT\n",
+        "--> 6dfa947c751\n",
+    ]
+    run = parse_lines(plan_for("failing"), lines)
+    started = list(run.of(StepStarted))
+    assert (started[-1].step, started[-1].line) == (5, None)  # type: ignore[attr-defined]
 
 
 def test_log_before_steps() -> None:

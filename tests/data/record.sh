@@ -31,4 +31,7 @@ bud failing failing.Containerfile
 bud glued glued.Containerfile
 bud fakestep fakestep.Containerfile
 bud fromonly fromonly.Containerfile
+# ONBUILD is kept in the docker image format only.
+bud onbuild-base onbuild-base.Containerfile --format docker --tag localhost/onbuild-base
+bud onbuild onbuild.Containerfile --format docker
 b images --all --no-trunc --format '{{.ID}} {{.Name}}:{{.Tag}}' >"$out/images.txt"

@@ -168,9 +168,15 @@ def find_containerfile(context: Path, file: str | None) -> Path:
     """Return the Containerfile to build, looking where buildah looks."""
     if file:
         path = Path(file)
-        if not path.is_file():
-            raise UsageError(f"{file}: Containerfile not found; check the -f value")
-        return path
+        if path.is_file():
+            return path
+        # buildah also looks for a relative -f path inside the build context.
+        if not path.is_absolute() and (context / path).is_file():
+            return context / path
+        raise UsageError(
+            f"{file}: Containerfile not found in the current folder or in "
+            f"{context}; check the -f value"
+        )
     for name in ("Containerfile", "Dockerfile"):
         if (context / name).is_file():
             return context / name

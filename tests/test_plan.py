@@ -10,7 +10,7 @@ import pytest
 from engine.breakpoints import Breakpoint, Position, is_build_end, next_position
 from engine.errors import ContainerfileError, UsageError
 from engine.graph import graph_data, render
-from engine.plan import Plan, load_plan, one_typo_apart
+from engine.plan import Plan, find_containerfile, load_plan, one_typo_apart
 from engine.variables import expand
 
 MULTISTAGE = """\
@@ -737,6 +737,45 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_utf8_accepted(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, '# caf\xe9 \u2603\nFROM scratch\nLABEL note="\xe9t\xe9"\n')
     assert plan.stages[0].step_count == 2
+
+
+# Finding the Containerfile
+
+
+def test_find_containerfile(tmp_path: Path) -> None:
+    write(tmp_path, "FROM scratch\n")
+    write(tmp_path, "FROM scratch\n", name="Dockerfile")
+    assert find_containerfile(tmp_path, None) == tmp_path / "Containerfile"
+
+
+def test_find_dockerfile(tmp_path: Path) -> None:
+    write(tmp_path, "FROM scratch\n", name="Dockerfile")
+    assert find_containerfile(tmp_path, None) == tmp_path / "Dockerfile"
+
+
+def test_find_none(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        find_containerfile(tmp_path, None)
+
+
+def test_find_file_option(tmp_path: Path) -> None:
+    path = write(tmp_path, "FROM scratch\n", name="Other")
+    assert find_containerfile(tmp_path / "elsewhere", str(path)) == path
+
+
+def test_find_file_in_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    write(context, "FROM scratch\n", name="Dev.containerfile")
+    monkeypatch.chdir(tmp_path)
+    found = find_containerfile(context, "Dev.containerfile")
+    assert found == context / "Dev.containerfile"
+
+
+def test_find_file_missing(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as caught:
+        find_containerfile(tmp_path, "Absent")
+    assert "Absent: Containerfile not found" in caught.value.message
 
 
 # Variable expansion

@@ -277,6 +277,19 @@ class StagescopeApp(App[int]):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield from self.build_screen.palette_commands(self.run_palette_action)
+        yield SystemCommand(
+            "Show the log folder",
+            "Where the full output and the events of each run are written",
+            self.show_log_folder,
+        )
+
+    def show_log_folder(self) -> None:
+        self.notify(
+            f"{self.log_store.folder}\nEach run has build.log, one log per step and "
+            "events.jsonl, which `stagescope replay` reads.",
+            title="Log folder",
+            timeout=15,
+        )
 
     def run_palette_action(self, action: str, title: str) -> None:
         screen = self.build_screen

@@ -268,8 +268,8 @@ class BuildScreen(Screen[None]):
             label = self.model.plan.stages[position.stage].label
             instruction = shorten(record.instruction, 50)
             title = f"Log · {label} step {position.step} · {instruction}"
-        note = f"last {len(lines):,} of {shown:,} lines" if shown > len(lines) else ""
-        self.log_panel.show_lines(title, lines, note)
+        earlier = max(0, shown - len(lines))
+        self.log_panel.show_lines(title, lines, store.step_log(position), earlier)
 
     # Actions
 

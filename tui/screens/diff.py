@@ -7,6 +7,7 @@ so a diff of tens of thousands of paths opens at once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from rich.syntax import Syntax
@@ -38,9 +39,22 @@ class DiffScreen(Screen[None]):
                 tooltip="Expand the selected folder and everything below it"),
     ]  # fmt: skip
 
-    def __init__(self, buildah: Buildah, before: ImageSide, after: ImageSide) -> None:
+    def __init__(
+        self,
+        buildah: Buildah | None,
+        before: ImageSide,
+        after: ImageSide,
+        *,
+        compare: Callable[[str, str], FilesystemDiff] | None = None,
+        compare_file: Callable[[str, str, str], str] | None = None,
+    ) -> None:
+        """Compare two images of `buildah`; `compare` and `compare_file` replace
+        the engine's comparisons, for tests and screenshots without images."""
         super().__init__()
-        self.buildah = buildah
+        if buildah is None and (compare is None or compare_file is None):
+            raise ValueError("a DiffScreen without buildah needs compare functions")
+        self.compare = compare or partial(diff_images, buildah)
+        self.compare_file = compare_file or partial(file_diff, buildah)
         self.before = before
         self.after = after
         self.result: FilesystemDiff | None = None
@@ -71,7 +85,7 @@ class DiffScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#diff-tree").display = False
         self.run_worker(
-            partial(diff_images, self.buildah, self.before.image, self.after.image),
+            partial(self.compare, self.before.image, self.after.image),
             name="diff",
             group="diff",
             thread=True,
@@ -188,11 +202,7 @@ class DiffScreen(Screen[None]):
         text.update(f"Comparing {change.path}…")
         self.run_worker(
             partial(
-                file_diff,
-                self.buildah,
-                self.before.image,
-                self.after.image,
-                change.path,
+                self.compare_file, self.before.image, self.after.image, change.path
             ),
             name=change.path,
             group="file-diff",

@@ -58,20 +58,26 @@ class HelpScreen(ModalScreen[None]):
         store = getattr(self.app, "log_store", None)
         return f"full logs: {store.folder}" if store is not None else ""
 
+    def sections(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
+        """Return (title, [(keys, action, description)]) for every section."""
+        sections = []
+        for section, path in SECTIONS:
+            bindings = _class(path).BINDINGS
+            rows = [self._row(b) for b in bindings if isinstance(b, Binding)]
+            rows += [(k, "", d) for s, k, d in EXTRA_KEYS if s == section]
+            sections.append((section, rows))
+        moving = [(k, "", d) for s, k, d in EXTRA_KEYS if s == "Moving around"]
+        sections.append(("Moving around", moving))
+        return sections
+
     def _table(self) -> Table:
         table = Table(box=None, expand=True, show_header=False, padding=(0, 1))
         table.add_column("key", style="bold", no_wrap=True, min_width=14)
         table.add_column("action", no_wrap=True)
         table.add_column("what it does", ratio=1)
         accent = self.app.theme_variables.get("accent", "")
-        for section, path in SECTIONS:
-            rows = [
-                self._row(b) for b in _class(path).BINDINGS if isinstance(b, Binding)
-            ]
-            extra = [(k, "", d) for s, k, d in EXTRA_KEYS if s == section]
-            self._add_section(table, section, rows + extra, accent)
-        extra = [(k, "", d) for s, k, d in EXTRA_KEYS if s == "Moving around"]
-        self._add_section(table, "Moving around", extra, accent)
+        for title, rows in self.sections():
+            self._add_section(table, title, rows, accent)
         return table
 
     def _add_section(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from textual import on
 from textual.app import ComposeResult
@@ -49,6 +50,8 @@ class LogPanel(Vertical):
     def __init__(self, max_lines: int, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.max_lines = max_lines
+        self.full_log: Path | None = None
+        self._earlier = 0
 
     def compose(self) -> ComposeResult:
         yield LogView(self.max_lines, id="log-view")
@@ -61,19 +64,40 @@ class LogPanel(Vertical):
     def view(self) -> LogView:
         return self.query_one(LogView)
 
-    def show_lines(self, title: str, lines: Iterable[str], note: str = "") -> None:
-        """Replace the content with another step's lines."""
+    def show_lines(
+        self,
+        title: str,
+        lines: Iterable[str],
+        full_log: Path | None = None,
+        earlier: int = 0,
+    ) -> None:
+        """Replace the content with another step's lines; `earlier` lines before
+        them are only in `full_log`."""
         self.border_title = title
-        self.border_subtitle = note
+        self.full_log = full_log
         view = self.view
         view.clear()
         view.append(lines)
+        self._earlier = earlier
+        self._show_subtitle()
         self._rerun_search()
 
     def append(self, lines: Iterable[str]) -> None:
         self.view.append(lines)
+        self._show_subtitle()
         if self.has_class("-searching"):
             self._show_count()
+
+    def _show_subtitle(self) -> None:
+        view = self.view
+        hidden = self._earlier + view.dropped
+        if hidden and self.full_log is not None:
+            self.border_subtitle = (
+                f"last {len(view.lines):,} of {hidden + len(view.lines):,} lines · "
+                f"all in {self.full_log}"
+            )
+        else:
+            self.border_subtitle = ""
 
     # Search
 

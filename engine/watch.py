@@ -234,6 +234,8 @@ class Watcher:
         self._build_thread: threading.Thread | None = None
         self._tracker: _RebuildTracker | None = None
         self._lock = threading.Lock()
+        self._build_lock = threading.Lock()
+        """Held while deciding to start a build, so that only one runs."""
         self._stop_reason = "watch stopped"
 
     # Public controls
@@ -273,7 +275,11 @@ class Watcher:
             session.cancel(reason)
 
     def resume(self) -> bool:
-        """Continue a paused build on the build thread; False when not paused."""
+        """Continue a paused build on the build thread; False when not paused.
+
+        Call it from any thread but not from `on_event`, which runs on the
+        build thread.
+        """
         return self._continue(lambda session: session.resume)
 
     def step(self) -> bool:
@@ -353,7 +359,14 @@ class Watcher:
         if plan is None:
             self._pending_paths = paths
             return
+        with self._build_lock:
+            self._rebuild(batch, plan, paths, trigger)
 
+    def _rebuild(
+        self, batch: ChangeBatch, plan: Plan, paths: set[str], trigger: tuple[str, ...]
+    ) -> None:
+        """Cancel the running build if the change affects it, and start the next."""
+        assert self.plan is not None
         if self.is_building():
             direct = self._predict(plan, paths, carried=())
             if direct.first_miss is None and plan.text == self.plan.text:
@@ -464,15 +477,25 @@ class Watcher:
         thread.start()
 
     def _continue(self, choose: Callable[[BuildSession], Callable[[], State]]) -> bool:
-        with self._lock:
-            session, tracker = self.session, self._tracker
-        if session is None or tracker is None or self.is_building():
+        # A rebuild that is starting wins over continuing the old build.
+        if not self._build_lock.acquire(blocking=False):
             return False
-        if session.state is not State.PAUSED:
-            return False
-        tracker.restart_clock()
-        self._run_on_build_thread(session, tracker, choose(session))
-        return True
+        try:
+            with self._lock:
+                session, tracker = self.session, self._tracker
+            if session is None or tracker is None or session.state is not State.PAUSED:
+                return False
+            # The build thread reports the pause just before it ends.
+            thread = self._build_thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout=BUILD_STOP_TIMEOUT)
+            if self.is_building():
+                return False
+            tracker.restart_clock()
+            self._run_on_build_thread(session, tracker, choose(session))
+            return True
+        finally:
+            self._build_lock.release()
 
     def _cancel_build(self, reason: str) -> None:
         """Cancel the running build, if any, and wait until it cleaned up."""

@@ -611,6 +611,10 @@ def test_breakpoint_follows_its_instruction_when_lines_are_inserted(
     assert predicted.first_miss == (0, 3)
     assert predicted.reason == "RUN line 3 changed"
 
+    assert watcher.resume()
+    finished = recorder.wait_for(BuildFinished)
+    assert finished.image
+
 
 @pytest.mark.buildah
 def test_broken_containerfile_skips_until_it_parses_again(
@@ -627,6 +631,45 @@ def test_broken_containerfile_skips_until_it_parses_again(
     (context / "Containerfile").write_text(containerfile + "RUN echo fixed\n")
     report = recorder.wait_for(RebuildFinished)
     assert report.actual_first_miss == (0, 3)
+
+
+@pytest.mark.buildah
+def test_containerfile_outside_the_context_is_watched(
+    tmp_path: Path, buildah: Buildah, busybox_image: str
+) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "data.txt").write_text("d")
+    elsewhere = tmp_path / "files"
+    elsewhere.mkdir()
+    containerfile = elsewhere / "Containerfile"
+    text = f"FROM localhost/busybox\nRUN echo {tmp_path.name}\nCOPY data.txt /\n"
+    containerfile.write_text(text)
+    (elsewhere / "unrelated.txt").write_text("u")
+    request = BuildRequest(
+        context=context, containerfile=containerfile, buildah=buildah, pull="never"
+    )
+    changes: list[tuple[tuple[str, ...], Position | None]] = []
+    recorder = Recorder()
+    watcher = Watcher(
+        request,
+        on_event=recorder,
+        on_change=lambda batch, prediction: changes.append(
+            (batch.paths, prediction.first_miss)
+        ),
+    )
+    thread = watcher.start()
+    try:
+        recorder.wait_for(BuildFinished)
+        (elsewhere / "unrelated.txt").write_text("v")
+        containerfile.write_text(text + "RUN echo added\n")
+        report = recorder.wait_for(RebuildFinished)
+        assert report.trigger == ("../files/Containerfile",)
+        assert report.actual_first_miss == (0, 4)
+        assert changes == [(("../files/Containerfile",), Position(0, 4))]
+    finally:
+        watcher.stop()
+        thread.join(WAIT)
 
 
 # The command line

@@ -253,7 +253,7 @@ def copy_misses(
     plan: Plan, changed: Iterable[str], rules: IgnoreRules
 ) -> dict[int, Miss]:
     """Return, per stage, the first COPY or ADD that reads a changed path."""
-    kept = [path for path in changed if not rules.ignored(path)]
+    kept = [p for p in changed if not p.startswith("../") and not rules.ignored(p)]
     misses: dict[int, Miss] = {}
     if not kept:
         return misses

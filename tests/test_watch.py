@@ -114,6 +114,12 @@ def test_ignored_path_predicts_no_miss(tmp_path: Path) -> None:
     assert "no step reads notes.log" in prediction.reason
 
 
+def test_path_outside_the_context_is_not_copied(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, "FROM localhost/busybox\nCOPY . /app/\n")
+    changed = ["../elsewhere/Containerfile"]
+    assert predict(plan, changed, tmp_path, IgnoreRules()).first_miss is None
+
+
 def test_unread_path_predicts_no_miss(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, "FROM localhost/busybox\nCOPY a.txt /\nRUN true\n")
     prediction = predict(plan, ["b.txt"], tmp_path, IgnoreRules())
@@ -524,6 +530,34 @@ def test_editing_an_ignored_file_triggers_nothing(
 
 
 @pytest.mark.buildah
+def test_editing_the_ignore_file_reruns_the_copy_it_changes(
+    tmp_path: Path, start_watcher: Callable[..., tuple[Watcher, Recorder]]
+) -> None:
+    containerfile = (
+        f"FROM localhost/busybox\nRUN echo {tmp_path.name}\n"
+        "COPY src/ /src/\nRUN ls /src\n"
+    )
+    context = make_context(
+        tmp_path, containerfile, **{".containerignore": "src/*.log\n"}
+    )
+    (context / "src").mkdir()
+    (context / "src" / "app.txt").write_text("a")
+    (context / "src" / "debug.log").write_text("d")
+    watcher, recorder = start_watcher(context)
+    recorder.wait_for(BuildFinished)
+
+    (context / ".containerignore").write_text("# nothing ignored\n")
+
+    predicted = recorder.wait_for(RebuildPredicted)
+    assert predicted.trigger == (".containerignore",)
+    assert predicted.first_miss == (0, 3)
+    assert "changed which files it copies" in predicted.reason
+    report = recorder.wait_for(RebuildFinished)
+    assert report.actual_first_miss == (0, 3)
+    assert report.mispredicted == ()
+
+
+@pytest.mark.buildah
 def test_a_burst_of_writes_starts_one_rebuild(
     tmp_path: Path, start_watcher: Callable[..., tuple[Watcher, Recorder]]
 ) -> None:
@@ -743,3 +777,38 @@ def test_watch_command_ends_cleanly_on_a_signal(
             process.kill()
             process.wait()
     assert buildah.container_ids() == containers_before
+
+
+@pytest.mark.buildah
+def test_watch_command_prints_a_line_per_rebuild(
+    tmp_path: Path, buildah: Buildah, busybox_image: str
+) -> None:
+    containerfile = f"FROM localhost/busybox\nRUN echo {tmp_path.name}\nCOPY a.txt /\n"
+    context = make_context(tmp_path, containerfile, **{"a.txt": "1"})
+    command = [word for word in watch_command(buildah, context) if word != "--json"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert process.stdout is not None
+    lines: list[str] = []
+    timer = threading.Timer(WAIT, process.kill)
+    timer.start()
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Watching "):
+                (context / "a.txt").write_text("2")
+            if line.startswith("Rebuild: "):
+                process.send_signal(signal.SIGINT)
+        assert process.wait(WAIT) == 130
+    finally:
+        timer.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    changed = [line for line in lines if line.startswith("Changed: ")]
+    assert changed == [
+        "Changed: a.txt. Rebuilding from stage 0 step 3 (line 3): "
+        "COPY a.txt / : a.txt changed; 1 step to rerun, 1 cached."
+    ]
+    rebuilt = [line for line in lines if line.startswith("Rebuild: ")]
+    assert len(rebuilt) == 1
+    assert rebuilt[0].endswith("; prediction held.")

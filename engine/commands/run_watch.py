@@ -121,9 +121,13 @@ def describe_prediction(plan: Plan, event: RebuildPredicted) -> str:
     stage, step = event.first_miss
     return (
         f"Changed: {changed}. Rebuilding from {describe_step(plan, stage, step)}: "
-        f"{event.reason}; {len(event.rerun)} steps to rerun, "
+        f"{event.reason}; {count_steps(len(event.rerun))} to rerun, "
         f"{len(event.cached)} cached."
     )
+
+
+def count_steps(count: int) -> str:
+    return f"{count} step" if count == 1 else f"{count} steps"
 
 
 def describe_rebuild(plan: Plan, event: RebuildFinished) -> str:

@@ -17,6 +17,7 @@ COMMAND_MODULES = {
     "shell": "engine.commands.shell",
     "diff": "engine.commands.diff",
     "base-images": "engine.commands.base_images",
+    "check": "engine.commands.check",
 }
 
 

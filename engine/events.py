@@ -72,6 +72,9 @@ class StepFinished(Event):
     image: str | None
     cached: bool
     seconds: float
+    miss_reason: str | None = None
+    """Why a step after FROM missed the layer cache, compared with the last
+    recorded build; None for cache hits and FROM, which is never looked up."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,9 @@ class BuildFinished(Event):
     name: ClassVar[str] = "build-finished"
     image: str
     seconds: float
+    crossings: tuple[dict[str, Any], ...] = ()
+    """What each COPY --from carried between stages: `from` and `to` (stage
+    indexes), `line`, `paths` (the sources as written), `files` and `bytes`."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,34 @@ class BuildCancelled(Event):
     name: ClassVar[str] = "build-cancelled"
     reason: str
     seconds: float
+
+
+@dataclass(frozen=True)
+class StageFinished(Event):
+    """The image a built stage ended with, reported after the build finished.
+
+    `size` is in bytes, `image` None for a stage that is only FROM scratch, and
+    `summary` one sentence for people, e.g. "builder 881 MB; 1 file, 2.1 MB,
+    reached the final image".
+    """
+
+    name: ClassVar[str] = "stage-finished"
+    stage: int
+    image: str | None
+    size: int
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class CheckFinding(Event):
+    """A pre-flight check finding, written before the build starts."""
+
+    name: ClassVar[str] = "check"
+    file: str
+    severity: str
+    line: int | None
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -194,6 +228,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         BuildPaused,
         BuildFinished,
         BuildCancelled,
+        StageFinished,
+        CheckFinding,
         RebuildPredicted,
         RebuildFinished,
         RebuildSkipped,

@@ -47,6 +47,11 @@ TERMINATE_GRACE_SECONDS = 5.0
 OWN_CONTAINER_PREFIX = "stagescope-"
 """Name prefix of the shell and diff containers, which build cleanup leaves alone."""
 
+EventHook = Callable[[Event], list[Event]]
+"""Turns one session event into the events delivered in its place: the event
+itself, an enriched copy, or more events around it. Hooks run on the thread
+that emits the event, after `step_images` has the step of a StepFinished."""
+
 
 class State(enum.Enum):
     IDLE = "idle"
@@ -135,6 +140,8 @@ class BuildSession:
         self.position: Position | None = None
         self.paused_image: str | None = None
         self.step_images: dict[Position, str | None] = {}
+        self.event_hooks: list[EventHook] = []
+        """Called in order on each event before `on_event`; see EventHook."""
         self._reported: set[Position] = set()
         self._process: sh.RunningCommand | None = None
         self._lock = threading.Lock()
@@ -348,10 +355,24 @@ class BuildSession:
         self._emit(event)
 
     def _emit(self, event: Event) -> None:
-        try:
-            self.on_event(event)
-        except Exception:
-            log.exception("event handler failed on %s", event.name)
+        for delivered in self._apply_hooks(event):
+            try:
+                self.on_event(delivered)
+            except Exception:
+                log.exception("event handler failed on %s", delivered.name)
+
+    def _apply_hooks(self, event: Event) -> list[Event]:
+        events = [event]
+        for hook in self.event_hooks:
+            replaced: list[Event] = []
+            for item in events:
+                try:
+                    replaced += hook(item)
+                except Exception:
+                    log.exception("event hook failed on %s; passing it on", item.name)
+                    replaced.append(item)
+            events = replaced
+        return events
 
     def _elapsed(self) -> float:
         return round(self._active_seconds, 3)

@@ -14,18 +14,21 @@ from engine.commands.build_options import (
     breakpoints_from_args,
     request_from_args,
 )
+from engine.commands.check import report_before_build
 from engine.events import (
     BuildCancelled,
     BuildFinished,
     BuildPaused,
     Event,
     LogLine,
+    StageFinished,
     StepFailed,
     StepFinished,
     StepStarted,
 )
 from engine.plan import Plan
 from engine.runner import BuildSession, State
+from engine.session_insight import attach
 
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
@@ -56,10 +59,13 @@ def run(args: argparse.Namespace) -> int:
 
         return run_watch(args)
     request = request_from_args(args)
-    request.buildah.ensure_usable()
+    version = request.buildah.ensure_usable()
+    if not report_before_build(request, version, args.json):
+        return 1
     plan = request.load_plan()
     printer: EventPrinter = JsonPrinter(sys.stdout) if args.json else ProgressPrinter(plan, sys.stdout)
     session = BuildSession(request, plan, breakpoints_from_args(args), printer.print)
+    attach(session)
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
 
     received: list[int] = []
@@ -152,6 +158,7 @@ class ProgressPrinter(EventPrinter):
         self.stream = stream
         self.steps = 0
         self.cache_hits = 0
+        self.previous_step_hit: dict[int, bool] = {}
 
     def write(self, text: str) -> None:
         self.stream.write(text + "\n")
@@ -175,6 +182,12 @@ class ProgressPrinter(EventPrinter):
             if event.step > 1:
                 how = "cache hit" if event.cached else f"{event.seconds:.1f} s"
                 self.write(f"    -> {(event.image or '')[:12]}  {how}")
+            # Only the first miss of a run of misses says why; the rest follow it.
+            if event.miss_reason and self.previous_step_hit.get(event.stage, True):
+                self.write(f"    cache miss: {event.miss_reason}")
+            self.previous_step_hit[event.stage] = event.cached or event.step == 1
+        elif isinstance(event, StageFinished):
+            self.write(f"Stage summary: {event.summary}")
         elif isinstance(event, StepFailed):
             self.write(f"FAILED (exit status {event.exit_code}): {event.message}")
         elif isinstance(event, BuildPaused):

@@ -88,6 +88,17 @@ class StagescopeApp(App[int]):
         assert isinstance(screen, BuildScreen)
         return screen
 
+    def drawable_screen(self) -> BuildScreen | None:
+        """Return the build screen if it can be drawn on, as it cannot while
+        the app starts or quits."""
+        if self._quitting:
+            return None
+        try:
+            screen = self.build_screen
+        except KeyError:
+            return None
+        return screen if screen.ready else None
+
     def on_mount(self) -> None:
         self.install_screen(BuildScreen(self.max_log_lines), name="build")
         self.push_screen("build")
@@ -121,7 +132,8 @@ class StagescopeApp(App[int]):
         if self._quitting:
             return
         self.model.state = State.RUNNING
-        self.build_screen.show_model()
+        if (screen := self.drawable_screen()) is not None:
+            screen.show_model()
         self._build_worker(command)
 
     def stop_build(self, reason: str = "stopped by the user") -> None:
@@ -220,20 +232,23 @@ class StagescopeApp(App[int]):
 
     def on_build_reset(self, message: BuildReset) -> None:
         self.model.reset(message.plan)
-        self.build_screen.reset(message.plan)
+        if (screen := self.drawable_screen()) is not None:
+            screen.reset(message.plan)
 
     def on_build_event(self, message: BuildEvent) -> None:
         self.model.apply(message.event)
         if isinstance(message.event, StepFinished) and self.buildah is not None:
             self._fetch_sizes(self.buildah)
-        self.build_screen.show_event(message.event)
-        self.refresh_bindings()
+        if (screen := self.drawable_screen()) is not None:
+            screen.show_event(message.event)
+            self.refresh_bindings()
 
     def on_log_batch(self, message: LogBatch) -> None:
         for position, count in message.counts.items():
             stage, step = position if position is not None else (None, None)
             self.model.add_log_lines(stage, step, count)
-        self.build_screen.append_log(message.lines)
+        if (screen := self.drawable_screen()) is not None:
+            screen.append_log(message.lines)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sizes")
     def _fetch_sizes(self, buildah: Buildah) -> dict[str, int]:
@@ -244,7 +259,7 @@ class StagescopeApp(App[int]):
             self.report_worker_error(event.worker)
         if event.worker.group == "sizes" and event.state is WorkerState.SUCCESS:
             self.model.image_sizes.update(event.worker.result or {})
-            self.build_screen.show_model()
+            self._redraw()
         if event.worker.group == "build" and event.state in (
             WorkerState.SUCCESS,
             WorkerState.ERROR,
@@ -252,8 +267,13 @@ class StagescopeApp(App[int]):
             if event.state is WorkerState.ERROR and self.model.state is State.RUNNING:
                 self.model.state = State.CANCELLED
                 self.model.cancel_reason = "error"
-            self.build_screen.show_model()
-        self.refresh_bindings()
+            self._redraw()
+        if self.drawable_screen() is not None:
+            self.refresh_bindings()
+
+    def _redraw(self) -> None:
+        if (screen := self.drawable_screen()) is not None:
+            screen.show_model()
 
     def report_worker_error(self, worker: Worker[object]) -> None:
         """Notify the user of a worker's error: the one place errors surface."""
@@ -269,8 +289,8 @@ class StagescopeApp(App[int]):
         self.notify(text, title=title, severity="error", timeout=10)
 
     def _tick(self) -> None:
-        if self.model.state is State.RUNNING and self.screen is self.build_screen:
-            self.build_screen.show_model()
+        if self.model.state is State.RUNNING and self.screen is self.drawable_screen():
+            self._redraw()
 
     # Command palette
 

@@ -10,7 +10,7 @@ STATUS_ICONS = {
     Status.CACHED: "✔",
     Status.DONE: "✔",
     Status.FAILED: "✘",
-    Status.PAUSED: "⏸",
+    Status.PAUSED: "‖",
     Status.STOPPED: "■",
     Status.NOT_NEEDED: "⊘",
 }

@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from textual.message import Message
+
 from engine.breakpoints import Position
 from engine.events import LogLine, StepFinished, StepStarted
-from textual.message import Message
 from tui.batcher import EventBatcher
 from tui.logstore import LogStore, read_tail
 from tui.messages import BuildEvent, LogBatch

@@ -127,6 +127,11 @@ class BuildScreen(Screen[None]):
     def log_panel(self) -> LogPanel:
         return self.query_one(LogPanel)
 
+    @property
+    def ready(self) -> bool:
+        """True while the screen's widgets exist, so updates can be drawn."""
+        return self.is_mounted and bool(self.query(StageGraph))
+
     def on_mount(self) -> None:
         self.reset(self.model.plan)
         self.steps.focus()

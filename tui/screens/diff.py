@@ -58,6 +58,8 @@ class DiffScreen(Screen[None]):
         self.before = before
         self.after = after
         self.result: FilesystemDiff | None = None
+        self.file_diff_text = ""
+        """The unified diff shown for the selected file."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -155,7 +157,8 @@ class DiffScreen(Screen[None]):
         size = node.total
         details = format_size(size) if size else ""
         if node.children:
-            details = f"{details}  {node.count} changes".strip()
+            noun = "change" if node.count == 1 else "changes"
+            details = f"{details}  {node.count} {noun}".strip()
         if node.kind == "modified" and node.changes:
             details = f"{details}  {', '.join(node.changes)}".strip()
         if details:
@@ -212,6 +215,7 @@ class DiffScreen(Screen[None]):
         )
 
     def _show_file_diff(self, diff_text: str) -> None:
+        self.file_diff_text = diff_text
         widget = self.query_one("#diff-text", Static)
         if diff_text.startswith("---"):
             widget.update(Syntax(diff_text, "diff", theme="ansi_dark", word_wrap=False))

@@ -52,11 +52,6 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#help-body").border_title = "Keys  (escape closes)"
-        self.query_one("#help-body").border_subtitle = self._log_note()
-
-    def _log_note(self) -> str:
-        store = getattr(self.app, "log_store", None)
-        return f"full logs: {store.folder}" if store is not None else ""
 
     def sections(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
         """Return (title, [(keys, action, description)]) for every section."""

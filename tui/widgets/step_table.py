@@ -22,7 +22,7 @@ from tui.format import (
 )
 from tui.model import BuildModel, Status, StepRecord
 
-OTHER_COLUMNS_WIDTH = 66
+OTHER_COLUMNS_WIDTH = 60
 """Cells taken by every column but the instruction, with their padding."""
 MIN_INSTRUCTION_WIDTH = 24
 COLUMNS = ("break", "step", "line", "instruction", "status", "cache", "time", "image")

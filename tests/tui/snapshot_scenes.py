@@ -1,0 +1,100 @@
+"""Scenes shared by the snapshot tests and screenshots/make_screenshots.py.
+
+Each scene drives an app to one state worth looking at, through Pilot.
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from engine.diff import Entry, FilesystemDiff, Modification
+from tui.app import StagescopeApp
+from tui.screens.actions import ImageSide
+from tui.screens.diff import DiffScreen
+
+DIFF_BEFORE = ImageSide("c0ffee" + "0" * 58, "stage build", 1)
+DIFF_AFTER = ImageSide("decade" + "0" * 58, "stage final", 4)
+
+SAMPLE_DIFF = FilesystemDiff(
+    added=(
+        Entry("/app", "dir", 0),
+        Entry("/app/assets", "dir", 0),
+        Entry("/app/assets/site.css", "file", 22),
+        Entry("/app/hello.txt", "file", 27),
+    ),
+    removed=(
+        Entry("/out", "dir", 0),
+        Entry("/out/blob", "file", 65536),
+        Entry("/out/hello.txt", "file", 27),
+        Entry("/work/hello.txt", "file", 27),
+    ),
+    modified=(Modification("/etc/base-release", ("content",), 11, 17),),
+)
+
+SAMPLE_FILE_DIFF = """--- a/etc/base-release
++++ b/etc/base-release
+@@ -1 +1 @@
+-base layer
++base layer, final
+"""
+
+
+def sample_diff(before: str, after: str) -> FilesystemDiff:
+    return SAMPLE_DIFF
+
+
+def sample_file_diff(before: str, after: str, path: str) -> str:
+    return SAMPLE_FILE_DIFF
+
+
+def stagescope(pilot: Pilot[int]) -> StagescopeApp:
+    app = pilot.app
+    assert isinstance(app, StagescopeApp)
+    return app
+
+
+async def settle(pilot: Pilot[int]) -> None:
+    """Wait for the build worker and every message it posted."""
+    app = stagescope(pilot)
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    app.batcher.flush()
+    await pilot.pause()
+    for field in app.screen.query(Input):
+        field.cursor_blink = False
+
+
+async def show_held_build(pilot: Pilot[int]) -> None:
+    """Wait until a held replay stops emitting, then show what it emitted."""
+    app = stagescope(pilot)
+    await pilot.pause()
+    held = app.source.held  # type: ignore[attr-defined]
+    assert held.wait(10), "the replay did not reach its hold point"
+    app.batcher.flush()
+    await pilot.pause()
+
+
+async def show_diff_screen(pilot: Pilot[int]) -> None:
+    app = stagescope(pilot)
+    await settle(pilot)
+    screen = DiffScreen(
+        None,
+        DIFF_BEFORE,
+        DIFF_AFTER,
+        compare=sample_diff,
+        compare_file=sample_file_diff,
+    )
+    await app.push_screen(screen)
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.press("end", "e", "down")
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def show_help(pilot: Pilot[int]) -> None:
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await pilot.pause()

@@ -69,23 +69,32 @@ def run(args: argparse.Namespace) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
 
     received: list[int] = []
+    at_prompt = threading.Event()
 
     def on_signal(number: int, frame: FrameType | None) -> None:
         received.append(number)
         session.cancel(reason=signal.Signals(number).name)
+        if at_prompt.is_set():
+            # input() waits on after a handler returns, so leave the prompt.
+            raise KeyboardInterrupt
 
     for number in SIGNAL_EXIT_CODES:
         signal.signal(number, on_signal)
 
     state = run_in_thread(session.start)
     while state is State.PAUSED and interactive:
-        choice = prompt_at_pause(session)
-        if choice == "quit":
+        try:
+            choice = prompt_at_pause(session, at_prompt)
+        except KeyboardInterrupt:
+            break
+        if choice == "quit" or received:
             break
         state = run_in_thread(session.step if choice == "next" else session.resume)
 
+    if received:
+        return SIGNAL_EXIT_CODES.get(signal.Signals(received[0]), 130)
     if state is State.CANCELLED:
-        return SIGNAL_EXIT_CODES.get(signal.Signals(received[0]), 130) if received else 130
+        return 130
     if state is State.FAILED:
         return printer.failure_exit_code or 1
     return 0
@@ -101,13 +110,20 @@ def run_in_thread(action: Any) -> State:
     return result[0] if result else State.CANCELLED
 
 
-def prompt_at_pause(session: BuildSession) -> str:
-    """Ask what to do at a pause: continue, next, shell or quit."""
+def prompt_at_pause(session: BuildSession, at_prompt: threading.Event) -> str:
+    """Ask what to do at a pause: continue, next, shell or quit.
+
+    `at_prompt` is set while input() waits, so that a signal handler knows it
+    must interrupt the wait.
+    """
     while True:
+        at_prompt.set()
         try:
             answer = input("[c]ontinue, [n]ext step, [s]hell, [q]uit? ").strip().lower()
         except EOFError:
             return "quit"
+        finally:
+            at_prompt.clear()
         if answer in ("c", "continue", ""):
             return "continue"
         if answer in ("n", "next"):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -502,5 +505,89 @@ def test_sigterm_reason(terminated: tuple[int, list[dict[str, Any]]]) -> None:
 
 def test_sigterm_no_container(
     terminated: tuple[int, list[dict[str, Any]]], buildah: Buildah
+) -> None:
+    assert buildah.containers() == []
+
+
+# Ctrl-C at the pause prompt of an interactive run
+
+PROMPT = b"[q]uit? "
+
+
+def read_until(descriptor: int, wanted: bytes, timeout: float) -> bytes:
+    """Read a pseudo-terminal until `wanted` appears, it closes or time is up."""
+    output = b""
+    deadline = time.monotonic() + timeout
+    while wanted not in output and time.monotonic() < deadline:
+        ready, _, _ = select.select([descriptor], [], [], 0.5)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(descriptor, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    return output
+
+
+def wait_for_exit(pid: int, timeout: float) -> int | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.1)
+    return None
+
+
+@pytest.fixture(scope="module")
+def interrupted(
+    tmp_path_factory: pytest.TempPathFactory,
+    buildah_storage: StorageOptions,
+    busybox_image: str,
+) -> tuple[bytes, int | None]:
+    tmp_path = tmp_path_factory.mktemp("prompt")
+    write(tmp_path, RUN_FILE)
+    argv = [
+        sys.executable,
+        "-m",
+        "tui.main",
+        "run",
+        "--break",
+        "build:4",
+        "--build-arg",
+        f"TOKEN={tmp_path.name}",
+        *storage_args(buildah_storage),
+        str(tmp_path),
+    ]
+    pid, descriptor = pty.fork()
+    if pid == 0:
+        os.chdir(REPOSITORY)
+        os.execve(argv[0], argv, child_env())
+    code = None
+    try:
+        output = read_until(descriptor, PROMPT, 120)
+        os.write(descriptor, b"\x03")
+        code = wait_for_exit(pid, 30)
+    finally:
+        if code is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(descriptor)
+    return output, code
+
+
+def test_prompt_shown(interrupted: tuple[bytes, int | None]) -> None:
+    assert PROMPT in interrupted[0]
+
+
+def test_prompt_ctrl_c_exit(interrupted: tuple[bytes, int | None]) -> None:
+    assert interrupted[1] == 130
+
+
+def test_prompt_no_container(
+    interrupted: tuple[bytes, int | None], buildah: Buildah
 ) -> None:
     assert buildah.containers() == []

@@ -514,11 +514,11 @@ def test_sigterm_no_container(
 PROMPT = b"[q]uit? "
 
 
-def read_until(descriptor: int, wanted: bytes, timeout: float) -> bytes:
-    """Read a pseudo-terminal until `wanted` appears, it closes or time is up."""
+def read_until(descriptor: int, expected: bytes, timeout: float) -> bytes:
+    """Read a pseudo-terminal until `expected` appears, it closes or time is up."""
     output = b""
     deadline = time.monotonic() + timeout
-    while wanted not in output and time.monotonic() < deadline:
+    while expected not in output and time.monotonic() < deadline:
         ready, _, _ = select.select([descriptor], [], [], 0.5)
         if not ready:
             continue

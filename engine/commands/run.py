@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         received.append(number)
         session.cancel(reason=signal.Signals(number).name)
         if at_prompt.is_set():
-            # input() waits on after a handler returns, so leave the prompt.
+            # input() keeps waiting after a handler returns, so raise to leave it.
             raise KeyboardInterrupt
 
     for number in SIGNAL_EXIT_CODES:
@@ -113,8 +113,8 @@ def run_in_thread(action: Any) -> State:
 def prompt_at_pause(session: BuildSession, at_prompt: threading.Event) -> str:
     """Ask what to do at a pause: continue, next, shell or quit.
 
-    `at_prompt` is set while input() waits, so that a signal handler knows it
-    must interrupt the wait.
+    `at_prompt` is set while input() waits, and only then does the signal
+    handler interrupt the prompt.
     """
     while True:
         at_prompt.set()

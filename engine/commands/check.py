@@ -23,7 +23,7 @@ from engine.checks import (
     has_errors,
     installed_version,
 )
-from engine.commands.build_options import parse_build_args
+from engine.commands.build_options import add_containerfile_options, parse_build_args
 from engine.errors import UsageError
 from engine.events import CheckFinding
 from engine.plan import find_containerfile
@@ -39,23 +39,7 @@ def register(subparsers: Any) -> None:
         "stages and toolchains left in the final image. Exits with status 1 "
         "when a finding is an error.",
     )
-    parser.add_argument(
-        "context", nargs="?", default=".", help="build context folder (default: .)"
-    )
-    parser.add_argument(
-        "-f",
-        "--file",
-        help="Containerfile to check (default: Containerfile, then Dockerfile, "
-        "in the context)",
-    )
-    parser.add_argument(
-        "--build-arg",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="build argument, as for buildah; NAME alone takes the environment's value",
-    )
-    parser.add_argument("--target", help="name of the stage the build ends at")
+    add_containerfile_options(parser)
     parser.add_argument(
         "--format",
         dest="image_format",

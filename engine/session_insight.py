@@ -35,6 +35,7 @@ from engine.buildrecord import (
     stage_arguments,
     stage_key,
 )
+from engine.errors import BuildahError
 from engine.events import (
     BuildCancelled,
     BuildFinished,
@@ -89,9 +90,8 @@ class BuildInsight:
         elif isinstance(event, StepFinished):
             return [self._step_finished(event)]
         elif isinstance(event, BuildFinished):
-            events = self._build_finished(event)
             self._save()
-            return events
+            return self._build_finished(event)
         elif isinstance(event, (StepFailed, BuildPaused, BuildCancelled)):
             self._save()
         return [event]
@@ -171,7 +171,13 @@ class BuildInsight:
 
     def _build_finished(self, event: BuildFinished) -> list[Event]:
         session = self.session
-        summary = summarize(session.request.buildah, session.plan, session.step_images)
+        try:
+            summary = summarize(
+                session.request.buildah, session.plan, session.step_images
+            )
+        except BuildahError as error:
+            log.warning("no stage sizes for this build: %s", error.message)
+            return [event]
         self.summary = summary
         events: list[Event] = []
         for stage in session.plan.build_order:

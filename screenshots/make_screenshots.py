@@ -4,8 +4,9 @@
 
 The build screens replay the recorded builds of tests/data/multistage, so
 they look the same on every machine. The diff screen compares two stages of
-a real build of that Containerfile, made in a temporary buildah storage that
-is deleted afterwards; it needs buildah, root and the host's static busybox.
+a real build of that Containerfile in a temporary buildah storage, which is
+deleted afterwards. That build needs buildah, root and the host's static
+busybox.
 With --no-buildah, or when buildah is missing, it shows a sample diff.
 """
 

@@ -1,8 +1,8 @@
 """The stagescope app: owns the build source, its worker and the build model.
 
 The build runs on one thread worker at a time. The source reports events
-through an `EventBatcher`, which posts them to the app as messages; the app
-folds them into a `BuildModel` and tells the build screen to redraw. Only
+through an `EventBatcher`, which posts them to the app as messages. The app
+folds them into a `BuildModel` and then redraws the build screen. Only
 the app touches the source's controls, and only from the worker, except for
 `cancel`, which is thread-safe.
 """

@@ -1,4 +1,4 @@
-"""How durations, sizes, statuses and edges are written on screen."""
+"""Text forms of durations, sizes, statuses and edges on screen."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which images the shell and diff actions of the build screen open.
+"""Image selection for the shell and diff actions of the build screen.
 
 `s` opens the selected step's state: the paused state on the paused row, the
 image a finished step committed, or the stage's last image on the end row.

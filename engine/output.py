@@ -15,6 +15,11 @@ Facts the parser relies on (buildah 1.22 to 1.44):
   to the end of a log line, and a RUN may print text that looks like a step
   line. A step line is accepted only when it is the next step the plan
   expects and the running step has committed.
+- A stage that a `COPY --from` or `RUN --mount=from=` needs may be built on
+  demand while that step runs (seen on 1.28 when the stage's cache missed but
+  the steps before the COPY hit): its `[i/n] STEP 1/m: FROM` line arrives
+  before the COPY's ID line, its steps follow, and the COPY's ID comes after
+  the nested stage's last ID.
 """
 
 from __future__ import annotations
@@ -51,6 +56,8 @@ class _RunningStep:
     cached: bool = False
     committed_at: float | None = None
     printed_text: str = ""
+    printed_total: int | None = None
+    """The `m` of `STEP k/m`, where buildah printed one."""
 
 
 def normalize(text: str) -> str:
@@ -80,14 +87,28 @@ class OutputParser:
         self.final_image: str | None = None
         self.error_message: str | None = None
         self.finished_steps: list[StepFinished] = []
-        self.stage_step_total: int | None = None
-        """The `m` of the running stage's FROM line, before ONBUILD triggers."""
+        self.from_step_totals: dict[int, int] = {}
+        """Per stage, the `m` of its FROM line, before ONBUILD triggers add steps."""
+        self.suspended: list[_RunningStep] = []
+        """Steps waiting for a stage that buildah builds on demand inside them."""
+        self.started_stages: set[int] = set()
 
     # Reading lines
 
     def feed(self, line: str) -> list[Event]:
         line = line.rstrip("\r\n")
         events: list[Event] = []
+
+        nested = self._find_nested_stage(line)
+        if nested is not None:
+            stage, total, text = nested
+            assert self.running is not None
+            self.suspended.append(self.running)
+            self.running = None
+            events.append(self._start(stage, 1, text, total))
+            if total == 1:
+                events += self._end_nested_stage()
+            return events
 
         marker = self._find_step_marker(line)
         if marker is not None:
@@ -99,7 +120,13 @@ class OutputParser:
                 # logged there and its commit becomes that step's image.
                 return events + [self._log(line[position:])]
             events += self._finish_running()
-            events.append(self._start(stage, step, text))
+            total = STEP_MARKER.match(line, position)
+            printed_total = total.group("steps") if total else None
+            events.append(
+                self._start(
+                    stage, step, text, int(printed_total) if printed_total else None
+                )
+            )
             return events
 
         return events + self._text(line)
@@ -116,6 +143,9 @@ class OutputParser:
         if match and self.running is not None:
             events = self._text(line[: match.start()]) if match.start() > 0 else []
             self._commit(match.group("image"))
+            running = self.running
+            if self.suspended and running.printed_total == self._printed_step(running):
+                events += self._end_nested_stage()
             return events
 
         if COMMIT.match(line):
@@ -133,6 +163,55 @@ class OutputParser:
         stage = self.running.stage if self.running else None
         step = self.running.step if self.running else None
         return LogLine(stage=stage, step=step, text=text)
+
+    # Stages built on demand
+
+    def _find_nested_stage(self, line: str) -> tuple[int, int, str] | None:
+        """Return (stage, m, text) of a FROM line that starts a nested stage."""
+        running = self.running
+        if running is None or running.step == 1 or running.image is not None:
+            return None
+        if running.instruction is None or not self._reads_other_stage(
+            running.instruction
+        ):
+            return None
+        match = STEP_MARKER.match(line)
+        if (
+            match is None
+            or match.group("stage") is None
+            or match.group("steps") is None
+        ):
+            return None
+        stage = int(match.group("stage")) - 1
+        text = match.group("text")
+        if (
+            not normalize(text).upper().startswith("FROM ")
+            or int(match.group("step")) != 1
+            or stage in self.started_stages
+            or stage >= len(self.plan.stages)
+        ):
+            return None
+        self.from_step_totals[stage] = int(match.group("steps"))
+        return stage, int(match.group("steps")), text
+
+    @staticmethod
+    def _reads_other_stage(instruction: Instruction) -> bool:
+        if instruction.keyword in ("COPY", "ADD"):
+            return instruction.flag("from") is not None
+        return instruction.keyword == "RUN" and bool(instruction.mount_sources())
+
+    def _end_nested_stage(self) -> list[Event]:
+        """Finish the nested stage's last step and return to the step that waited."""
+        events = self._finish_running()
+        self.running = self.suspended.pop()
+        return events
+
+    def _printed_step(self, running: _RunningStep) -> int:
+        triggers = 0
+        from_total = self.from_step_totals.get(running.stage)
+        if from_total is not None and running.printed_total is not None:
+            triggers = max(running.printed_total - from_total, 0)
+        return running.step + triggers
 
     # Step markers
 
@@ -173,7 +252,8 @@ class OutputParser:
             if stage is None or (per_stage_counter and printed_step != 1):
                 return None
             total = match.group("steps")
-            self.stage_step_total = int(total) if total is not None else None
+            if total is not None:
+                self.from_step_totals[stage] = int(total)
             return stage, 1, text
 
         if self.running is None:
@@ -187,7 +267,8 @@ class OutputParser:
             # and counts them as steps, so the stage's step total grows by one
             # per trigger and the Containerfile's steps move up by as many.
             total = int(match.group("steps"))
-            triggers = max(total - (self.stage_step_total or total), 0)
+            from_total = self.from_step_totals.get(stage, total)
+            triggers = max(total - from_total, 0)
             if printed_step - triggers <= 1:
                 if self.running.step == 1 and match.start() == 0:
                     return stage, 1, text
@@ -206,7 +287,12 @@ class OutputParser:
     def _next_stage(self, printed_stage: int | None) -> int | None:
         current = self.running.stage if self.running else -1
         if printed_stage is not None:
-            valid = current < printed_stage < len(self.plan.stages)
+            # Stages usually come in file order, but one built on demand
+            # earlier can make a later position arrive first.
+            valid = (
+                printed_stage not in self.started_stages
+                and 0 <= printed_stage < len(self.plan.stages)
+            )
             return printed_stage if valid else None
         for index in self.plan.build_order:
             if index > current:
@@ -231,14 +317,18 @@ class OutputParser:
 
     # Step lifecycle
 
-    def _start(self, stage: int, step: int, text: str) -> StepStarted:
+    def _start(
+        self, stage: int, step: int, text: str, printed_total: int | None = None
+    ) -> StepStarted:
         instruction = self.plan.instruction(stage, step)
+        self.started_stages.add(stage)
         self.running = _RunningStep(
             stage=stage,
             step=step,
             instruction=instruction,
             started=self.clock(),
             printed_text=text,
+            printed_total=printed_total,
         )
         line = instruction.first_line if instruction else None
         return StepStarted(stage=stage, step=step, instruction=text, line=line)
@@ -304,7 +394,9 @@ class OutputParser:
                 exit_code=exit_code,
                 message=message,
                 image=self.image_before(failed_step) if failed_step else None,
-                seconds=round(self.clock() - failed_step.started, 3) if failed_step else 0.0,
+                seconds=round(self.clock() - failed_step.started, 3)
+                if failed_step
+                else 0.0,
             )
         )
         self.running = None

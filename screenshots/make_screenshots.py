@@ -94,11 +94,11 @@ async def live_diff_screen(buildah: Buildah, logs: Path) -> None:
         diff = DiffScreen(buildah, request.before, request.after)
         await app.push_screen(diff)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await scenes.wait_for_workers(app)
         await pilot.pause()
         # Open /app and select /app/hello.txt, the file copied from build.
         await pilot.press("home", "down", "e", "down")
-        await app.workers.wait_for_complete()
+        await scenes.wait_for_workers(app)
         await pilot.pause()
 
     await capture(app, scene, "diff")

@@ -230,10 +230,10 @@ class StagescopeApp(App[int]):
 
     # Messages from the build thread
 
-    def on_build_reset(self, message: BuildReset) -> None:
+    async def on_build_reset(self, message: BuildReset) -> None:
         self.model.reset(message.plan)
         if (screen := self.drawable_screen()) is not None:
-            screen.reset(message.plan)
+            await screen.reset(message.plan)
 
     def on_build_event(self, message: BuildEvent) -> None:
         self.model.apply(message.event)

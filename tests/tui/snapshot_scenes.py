@@ -5,8 +5,11 @@ Each scene drives an app to one state worth looking at, through Pilot.
 
 from __future__ import annotations
 
+import contextlib
+
 from textual.pilot import Pilot
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from engine.diff import Entry, FilesystemDiff, Modification
 from tui.app import StagescopeApp
@@ -54,11 +57,19 @@ def stagescope(pilot: Pilot[int]) -> StagescopeApp:
     return app
 
 
+async def wait_for_workers(app: StagescopeApp) -> None:
+    """Wait for every worker; a replaced exclusive worker counts as done."""
+    while running := [worker for worker in app.workers if worker.is_running]:
+        for worker in running:
+            with contextlib.suppress(WorkerCancelled):
+                await worker.wait()
+
+
 async def settle(pilot: Pilot[int]) -> None:
     """Wait for the build worker and every message it posted."""
     app = stagescope(pilot)
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await wait_for_workers(app)
     app.batcher.flush()
     await pilot.pause()
     for field in app.screen.query(Input):
@@ -87,10 +98,10 @@ async def show_diff_screen(pilot: Pilot[int]) -> None:
     )
     await app.push_screen(screen)
     await pilot.pause()
-    await app.workers.wait_for_complete()
+    await wait_for_workers(app)
     await pilot.pause()
     await pilot.press("end", "e", "down")
-    await app.workers.wait_for_complete()
+    await wait_for_workers(app)
     await pilot.pause()
 
 

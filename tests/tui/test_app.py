@@ -17,6 +17,7 @@ from engine.events import (
 )
 from engine.plan import Plan
 from engine.runner import State
+from tests.tui import snapshot_scenes as scenes
 from tests.tui.conftest import MakeApp, fixed_clock
 from tui.app import StagescopeApp
 from tui.factory import create_app
@@ -28,10 +29,7 @@ from tui.widgets.status_bar import StatusBar
 
 async def settle(app: StagescopeApp, pilot: Pilot[int]) -> None:
     """Wait for the build worker and for every message it posted."""
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    app.batcher.flush()
-    await pilot.pause()
+    await scenes.settle(pilot)
 
 
 def status_text(app: StagescopeApp) -> str:

@@ -11,6 +11,7 @@ from textual.widgets import Tree
 from engine.buildah import Buildah
 from engine.mounts import throwaway_container
 from tests.tui.conftest import MakeApp
+from tests.tui.snapshot_scenes import wait_for_workers
 from tui.screens.actions import ImageSide
 from tui.screens.diff import DiffScreen
 
@@ -53,13 +54,13 @@ async def test_diff_screen_on_real_images(
     app = make_app("passing")
     async with app.run_test(size=(150, 44)) as pilot:
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_for_workers(app)
         screen = DiffScreen(
             buildah, ImageSide(before, "before", 0), ImageSide(after, "after", 0)
         )
         await app.push_screen(screen)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await wait_for_workers(app)
         await pilot.pause()
         assert screen.result is not None
         assert [e.path for e in screen.result.added] == ["/srv", "/srv/big.bin"]
@@ -69,7 +70,7 @@ async def test_diff_screen_on_real_images(
         assert labels[0].startswith("+ srv/")
         assert labels[1].startswith("  etc/")
         await pilot.press("end", "e", "down")
-        await app.workers.wait_for_complete()
+        await wait_for_workers(app)
         await pilot.pause()
         assert "-hello\n" in screen.file_diff_text
         assert "+hello, world\n" in screen.file_diff_text

@@ -132,17 +132,17 @@ class BuildScreen(Screen[None]):
         """True while the screen's widgets exist, so updates can be drawn."""
         return self.is_mounted and bool(self.query(StageGraph))
 
-    def on_mount(self) -> None:
-        self.reset(self.model.plan)
+    async def on_mount(self) -> None:
+        await self.reset(self.model.plan)
         self.steps.focus()
         self.stagescope.build_screen_ready()
 
     # Updates from the app
 
-    def reset(self, plan: Plan) -> None:
+    async def reset(self, plan: Plan) -> None:
         """Show a new build of `plan` from its first stage."""
         if plan is not self.graph.plan:
-            self.graph.set_plan(plan)
+            await self.graph.set_plan(plan)
         first = plan.build_order[0] if plan.build_order else 0
         self.graph.select(first)
         self.steps.show_stage(self.model, first, self.stagescope.breakpoint_positions())

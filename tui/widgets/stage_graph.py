@@ -119,11 +119,11 @@ class StageGraph(VerticalScroll, can_focus=True):
         self.border_title = "Stages"
         self.select(self.selected)
 
-    def set_plan(self, plan: Plan) -> None:
+    async def set_plan(self, plan: Plan) -> None:
         """Show another plan, as after a rebuild that re-read the Containerfile."""
         self.plan = plan
-        self.remove_children()
-        self.mount_all([StageNode(plan, stage) for stage in plan.stages])
+        await self.remove_children()
+        await self.mount_all([StageNode(plan, stage) for stage in plan.stages])
         self.select(min(self.selected, len(plan.stages) - 1))
 
     def nodes(self) -> list[StageNode]:

@@ -151,7 +151,9 @@ def _replay_plan(args: argparse.Namespace, events: list[Event]) -> Plan:
     context = Path(args.context)
     if args.file is None and args.context == "." and recorded is not None:
         if recorded.is_file():
-            return load_plan(recorded, parse_build_args(args.build_arg), args.target)
+            return load_plan(
+                recorded, dict(parse_build_args(args.build_arg)), args.target
+            )
         raise UsageError(
             f"{args.recording} was recorded from {recorded}, which does not exist "
             "here: give the Containerfile with -f FILE or its context folder"
@@ -159,7 +161,7 @@ def _replay_plan(args: argparse.Namespace, events: list[Event]) -> Plan:
     if not context.is_dir():
         raise UsageError(f"{args.context}: build context folder not found")
     containerfile = find_containerfile(context, args.file)
-    return load_plan(containerfile, parse_build_args(args.build_arg), args.target)
+    return load_plan(containerfile, dict(parse_build_args(args.build_arg)), args.target)
 
 
 def _fail(error: StagescopeError) -> int:

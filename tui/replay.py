@@ -198,7 +198,7 @@ class ReplayFeeder:
         started = BuildStarted(
             containerfile=str(self.plan.path),
             target=self.plan.target,
-            pause_at=tuple(pause_at) if pause_at else None,
+            pause_at=(pause_at.stage, pause_at.step) if pause_at else None,
         )
         if self.has_more:
             recorded = self.events[self._cursor]

@@ -80,3 +80,14 @@ def test_replay_names_missing_recorded_file(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="recorded from gone/Containerfile"):
         _replay_plan(args, load_recording(recording))
+
+
+def test_replay_passes_build_args() -> None:
+    recording = str(RECORDINGS / "failure.jsonl")
+    arguments = [recording, "--build-arg", "FAIL=1", "--target", "build"]
+    args = build_replay_parser().parse_args(arguments)
+    from tui.replay import load_recording
+
+    plan = _replay_plan(args, load_recording(Path(args.recording)))
+    assert plan.build_args == {"FAIL": "1"}
+    assert plan.stages[plan.target].label == "build"

@@ -51,10 +51,13 @@ class DiffScreen(Screen[None]):
         """Compare two images of `buildah`; `compare` and `compare_file` replace
         the engine's comparisons, for tests and screenshots without images."""
         super().__init__()
-        if buildah is None and (compare is None or compare_file is None):
-            raise ValueError("a DiffScreen without buildah needs compare functions")
-        self.compare = compare or partial(diff_images, buildah)
-        self.compare_file = compare_file or partial(file_diff, buildah)
+        if compare is None or compare_file is None:
+            if buildah is None:
+                raise ValueError("a DiffScreen without buildah needs compare functions")
+            compare = compare or partial(diff_images, buildah)
+            compare_file = compare_file or partial(file_diff, buildah)
+        self.compare = compare
+        self.compare_file = compare_file
         self.before = before
         self.after = after
         self.result: FilesystemDiff | None = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -33,11 +36,10 @@ EXTRA_KEYS = [
 ]
 
 
-def _class(path: str) -> type:
-    import importlib
-
+def _class(path: str) -> Any:
+    """Import the class that `path` ("module:name") names."""
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 class HelpScreen(ModalScreen[None]):

@@ -48,4 +48,4 @@ class StatusBar(Static):
             )
         if state is State.IDLE:
             return "idle"
-        return state.value
+        return str(state.value)

@@ -337,7 +337,9 @@ class OutputParser:
         running = self.running
         assert running is not None
         if running.image is None or not running.image.startswith(image):
-            running.image = self.resolve_image(image) or image
+            # A short ID is resolved when the step is reported: by then the
+            # last step's ID may be known in full from the build's last line.
+            running.image = image
         running.committed_at = self.clock()
 
     def _finish_running(self) -> list[Event]:
@@ -346,6 +348,8 @@ class OutputParser:
             return []
         if running.step == 1 and running.image is None:
             running.image = self._base_image(running)
+        elif running.image is not None and len(running.image) < 64:
+            running.image = self._full_image_id(running.image)
         end = running.committed_at if running.committed_at is not None else self.clock()
         finished = StepFinished(
             stage=running.stage,
@@ -357,6 +361,11 @@ class OutputParser:
         self.stage_images[running.stage] = running.image
         self.finished_steps.append(finished)
         return [finished]
+
+    def _full_image_id(self, short_id: str) -> str:
+        if self.final_image is not None and self.final_image.startswith(short_id):
+            return self.final_image
+        return self.resolve_image(short_id) or short_id
 
     def _base_image(self, running: _RunningStep) -> str | None:
         match = STAGE_IMAGE_IN_FROM.match(normalize(running.printed_text))

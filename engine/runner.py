@@ -9,6 +9,7 @@ buildah makes of the real file.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import enum
 import logging
@@ -23,7 +24,13 @@ from pathlib import Path
 
 import sh
 
-from engine.breakpoints import Breakpoint, Position, is_build_end, next_position, position_key
+from engine.breakpoints import (
+    Breakpoint,
+    Position,
+    is_build_end,
+    next_position,
+    position_key,
+)
 from engine.buildah import HYBRID_CGROUPS_HELP, HYBRID_CGROUPS_MESSAGE, Buildah
 from engine.events import (
     BuildCancelled,
@@ -147,6 +154,7 @@ class BuildSession:
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self._cancel_reason = "cancelled"
+        self._containers_at_start: set[str] | None = None
         self._active_seconds = 0.0
         for breakpoint in self.breakpoints:
             breakpoint.resolve(plan)
@@ -159,6 +167,8 @@ class BuildSession:
         self._reported.clear()
         self.step_images.clear()
         self._active_seconds = 0.0
+        self._cancelled.clear()
+        self._containers_at_start = self.request.buildah.container_ids()
         return self.resume()
 
     def resume(self) -> State:
@@ -175,7 +185,11 @@ class BuildSession:
         return self.start()
 
     def cancel(self, reason: str = "cancelled") -> None:
-        """Stop the running buildah, if any: SIGTERM to its group, then SIGKILL."""
+        """Stop the running buildah, if any: SIGTERM to its group, then SIGKILL.
+
+        A cancel between segments stops the next `resume` or `step` from
+        starting one; only `start` or `rebuild` runs the build again.
+        """
         self._cancel_reason = reason
         self._cancelled.set()
         with self._lock:
@@ -201,7 +215,14 @@ class BuildSession:
     def _run_until(self, pause_at: Position | None) -> State:
         if pause_at is not None and is_build_end(self.plan, pause_at):
             pause_at = None
-        self._cancelled.clear()
+        if self._cancelled.is_set():
+            self.state = State.CANCELLED
+            self._emit(
+                BuildCancelled(reason=self._cancel_reason, seconds=self._elapsed())
+            )
+            return self.state
+        if self._containers_at_start is None:
+            self._containers_at_start = self.request.buildah.container_ids()
         self.state = State.RUNNING
         self._emit(
             BuildStarted(
@@ -220,8 +241,7 @@ class BuildSession:
     def _run_buildah(self, containerfile: Path, pause_at: Position | None) -> State:
         buildah = self.request.buildah
         argv = self.request.bud_argv(containerfile, final=pause_at is None)
-        parser = OutputParser(self.plan, resolve_image=buildah.image_id)
-        containers_before = buildah.container_ids()
+        parser = OutputParser(self.plan, resolve_image=self._prefetch_base_images())
         started = time.monotonic()
         log.info("running buildah %s", argv)
 
@@ -237,7 +257,10 @@ class BuildSession:
             else:
                 self._emit_step_event(event)
         self._active_seconds += time.monotonic() - started
-        self._remove_new_containers(containers_before)
+        if exit_code != 0 or self._cancelled.is_set():
+            # With --force-rm buildah removes its working containers itself,
+            # unless it was killed or failed outside a step.
+            self._remove_new_containers(self._containers_at_start or set())
 
         if self._cancelled.is_set():
             self.state = State.CANCELLED
@@ -279,6 +302,33 @@ class BuildSession:
             with self._lock:
                 self._process = None
         return exit_code
+
+    def _prefetch_base_images(self) -> Callable[[str], str | None]:
+        """Start looking up the base images while buildah starts, and return a
+        resolver that uses those lookups; a FROM step waits for its own only."""
+        buildah = self.request.buildah
+        references = {
+            stage.base
+            for stage in self.plan.stages
+            if stage.needed and stage.base_stage is None and stage.base != "scratch"
+        }
+        lookups: dict[str, concurrent.futures.Future[str | None]] = {}
+        if references:
+            executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=min(len(references), 4), thread_name_prefix="base-image"
+            )
+            lookups = {
+                ref: executor.submit(buildah.image_id, ref) for ref in references
+            }
+            executor.shutdown(wait=False)
+
+        def resolve(reference: str) -> str | None:
+            lookup = lookups.get(reference)
+            return (
+                lookup.result() if lookup is not None else buildah.image_id(reference)
+            )
+
+        return resolve
 
     def _remove_new_containers(self, before: set[str]) -> None:
         buildah = self.request.buildah
@@ -398,7 +448,9 @@ def _terminate_group(process: sh.RunningCommand) -> None:
     timer = threading.Timer(TERMINATE_GRACE_SECONDS, kill_if_alive)
     timer.daemon = True
     timer.start()
-    threading.Thread(target=_cancel_timer_on_exit, args=(process, timer), daemon=True).start()
+    threading.Thread(
+        target=_cancel_timer_on_exit, args=(process, timer), daemon=True
+    ).start()
 
 
 def _cancel_timer_on_exit(process: sh.RunningCommand, timer: threading.Timer) -> None:

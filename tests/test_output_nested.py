@@ -42,7 +42,9 @@ def test_nested_stage_commit_goes_to_its_step() -> None:
 
     assert finished[(1, 2)] == "full-9bc80ddf15b"
     assert finished[(2, 3)] == "full-7b9d923680d"
-    assert finished[(2, 4)] == "full-c42952daf55"
+    assert finished[(2, 4)] == (
+        "c42952daf554545b3cd7d6181f8303816dda291bcb839b9c473ac13ca4176c01"
+    )
 
 
 def test_nested_stage_leaves_no_step_line_in_log() -> None:

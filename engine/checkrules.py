@@ -348,6 +348,50 @@ def check_features(context: Context) -> None:
                 )
 
 
+MOUNT_FROM_CACHED_STAGE_FIXED: Version = (1, 29, 0)
+"""First release after upstream closed containers/buildah#4375, where a RUN
+--mount from a stage that came from the layer cache got an empty folder.
+Observed failing on 1.28.2; the release is an estimate from the report's date."""
+
+
+def check_mount_from_stage(context: Context) -> None:
+    version = context.version
+    if version is not None and version >= MOUNT_FROM_CACHED_STAGE_FIXED:
+        return
+    stages = context.layout.stages
+    for stage in stages:
+        earlier = {str(s.index) for s in stages[: stage.index]}
+        earlier |= {s.name for s in stages[: stage.index] if s.name}
+        for command in stage.commands:
+            if keyword(command) != "RUN":
+                continue
+            mounted = [
+                reference
+                for reference in stage_references(command)
+                if reference in earlier
+            ]
+            if mounted:
+                _report_mount_from_stage(context, command, mounted[0])
+
+
+def _report_mount_from_stage(
+    context: Context, command: dockerfile.Command, stage: str
+) -> None:
+    if context.version is None:
+        subject = "Buildah 1.28 (the installed version is unknown)"
+    else:
+        subject = f"the installed Buildah {version_text(context.version)}"
+    context.add(
+        "warning",
+        command.start_line,
+        "mount-from-cached-stage",
+        f"RUN --mount from={stage}: when stage {stage} comes from the layer cache "
+        f"but this RUN does not, {subject} mounts an empty folder, so the RUN fails "
+        f"or reads nothing (containers/buildah#4375). Copy what the RUN needs with "
+        f"COPY --from={stage} instead, build with --no-cache, or upgrade Buildah.",
+    )
+
+
 # The OCI image format
 
 
@@ -575,6 +619,7 @@ CHECKS: tuple[Callable[[Context], None], ...] = (
     check_stage_names,
     check_stage_references,
     check_features,
+    check_mount_from_stage,
     check_oci_format,
     check_stage_arguments,
     check_from_arguments,

@@ -21,6 +21,7 @@ Finding codes are stable, for scripts and for the app:
 - features newer than the installed Buildah, errors when its version is known
   to be older and warnings when the version is unknown: `heredoc`,
   `copy-parents`, `copy-link`, `add-git`, `run-network`, `add-checksum`;
+- a Buildah 1.28 bug, a warning: `mount-from-cached-stage`;
 - the OCI image format, warnings: `shell-oci`, `healthcheck-oci`,
   `onbuild-oci`;
 - build arguments, warnings: `env-from-arg`, `global-arg-not-in-stage`, and

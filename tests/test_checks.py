@@ -489,3 +489,36 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 def test_examples_have_no_errors(name: str) -> None:
     findings = check_file(EXAMPLES / name / "Containerfile", BUILDAH_1_28)
     assert not has_errors(findings), [f.format(name) for f in findings]
+
+
+# RUN --mount from a stage on Buildah 1.28
+
+MOUNT_FROM_STAGE = (
+    "FROM busybox AS assets\n"
+    "RUN mkdir /assets\n"
+    "FROM busybox\n"
+    "RUN --mount=type=bind,from=assets,source=/assets,target=/mnt ls /mnt\n"
+)
+
+
+def test_mount_from_stage_flagged_on_1_28() -> None:
+    findings = findings_with(
+        "mount-from-cached-stage", check_text(MOUNT_FROM_STAGE, BUILDAH_1_28)
+    )
+
+    assert [finding.line for finding in findings] == [4]
+    assert findings[0].severity == "warning"
+    assert "COPY --from=assets" in findings[0].message
+
+
+def test_mount_from_stage_quiet_when_fixed() -> None:
+    findings = check_text(MOUNT_FROM_STAGE, NEWEST)
+
+    assert lines_of("mount-from-cached-stage", findings) == []
+
+
+def test_mount_from_image_not_flagged() -> None:
+    text = "FROM busybox\nRUN --mount=type=bind,from=busybox,target=/mnt ls /mnt\n"
+    findings = check_text(text, BUILDAH_1_28)
+
+    assert lines_of("mount-from-cached-stage", findings) == []

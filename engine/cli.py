@@ -25,6 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="stagescope",
         description="Step through multistage Containerfile builds run by buildah.",
+        epilog="Without a command, stagescope opens the app on a build: "
+        "stagescope [build options, as for run] [CONTEXT]. "
+        "stagescope replay RECORDING [-f CONTAINERFILE] [CONTEXT] shows a "
+        "recording made with `stagescope run --json` in the app.",
     )
     parser.add_argument(
         "--debug", action="store_true", help="log what the engine does to stderr"

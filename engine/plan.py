@@ -31,6 +31,25 @@ KNOWN_INSTRUCTIONS = frozenset(
 
 EDGE_KINDS = ("from", "copy", "mount")
 
+MINIMUM_ARGUMENTS = {
+    "ADD": 2, "ARG": 1, "COPY": 2, "EXPOSE": 1, "LABEL": 1, "RUN": 1,
+    "STOPSIGNAL": 1, "USER": 1, "VOLUME": 1, "WORKDIR": 1,
+}  # fmt: skip
+"""How many non-empty words each instruction needs, as buildah requires."""
+
+USAGE = {
+    "ADD": "ADD <source>... <destination>",
+    "ARG": "ARG <name>[=<default>]",
+    "COPY": "COPY <source>... <destination>",
+    "EXPOSE": "EXPOSE <port>[/<protocol>]...",
+    "LABEL": "LABEL <key>=<value>...",
+    "RUN": "RUN <command>",
+    "STOPSIGNAL": "STOPSIGNAL <signal>",
+    "USER": "USER <user>[:<group>]",
+    "VOLUME": "VOLUME <path>...",
+    "WORKDIR": "WORKDIR <path>",
+}
+
 
 @dataclass(frozen=True)
 class Heredoc:
@@ -219,7 +238,9 @@ def read_text(path: Path) -> str:
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise ContainerfileError(
-            path, line, f"not UTF-8 text (byte {data[error.start]:#04x}); save it as UTF-8"
+            path,
+            line,
+            f"not UTF-8 text (byte {data[error.start]:#04x}); save it as UTF-8",
         ) from None
 
 
@@ -233,9 +254,36 @@ def parse_commands(path: Path, text: str) -> tuple[dockerfile.Command, ...]:
                 path, 1, "the file has no instructions; add a FROM line"
             ) from None
         match = re.search(r"line (\d+)", message)
-        line = int(match.group(1)) if match else None
+        line = int(match.group(1)) if match else first_failing_line(text)
         raise ContainerfileError(path, line, f"parse error: {message}") from None
     return commands
+
+
+def first_failing_line(text: str) -> int | None:
+    """Return the first line whose inclusion makes the parser fail.
+
+    Some parse errors (`ENV must have two arguments`, `unterminated heredoc`)
+    carry no line number; parsing ever longer prefixes of the file finds it.
+    """
+    lines = text.split("\n")
+
+    def fails(count: int) -> bool:
+        try:
+            dockerfile.parse_string("\n".join(lines[:count]) + "\n")
+        except dockerfile.GoParseError as error:
+            return "no instructions" not in str(error)
+        return False
+
+    if not fails(len(lines)):
+        return None
+    low, high = 1, len(lines)
+    while low < high:
+        middle = (low + high) // 2
+        if fails(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def one_typo_apart(a: str, b: str) -> bool:
@@ -295,6 +343,7 @@ class _PlanBuilder:
             self._close_stage()
             self._start_stage(command)
             return
+        self._check_arguments(command, keyword)
         if not self.stages:
             if keyword != "ARG":
                 raise self.error(
@@ -308,7 +357,26 @@ class _PlanBuilder:
         step = len(self.current) + 1
         self.current.append(self._instruction(command, len(self.stages) - 1, step))
 
-    def _instruction(self, command: dockerfile.Command, stage: int, step: int) -> Instruction:
+    def _check_arguments(self, command: dockerfile.Command, keyword: str) -> None:
+        """Reject instructions that buildah would reject for missing arguments."""
+        words = [word for word in command.value if word.strip()]
+        needed = MINIMUM_ARGUMENTS.get(keyword, 0)
+        if keyword in ("COPY", "ADD") and command.heredocs:
+            needed = 1
+        if len(words) >= needed:
+            return
+        missing = "an argument"
+        if needed == 2:
+            missing = "a destination and at least one source"
+        raise self.error(
+            command.start_line,
+            f"{keyword} needs {missing}: {command.original.strip()!r}; "
+            f"write {USAGE.get(keyword, keyword)}",
+        )
+
+    def _instruction(
+        self, command: dockerfile.Command, stage: int, step: int
+    ) -> Instruction:
         heredocs = tuple(
             Heredoc(h.name, h.content, h.file_descriptor) for h in command.heredocs
         )
@@ -337,13 +405,16 @@ class _PlanBuilder:
         line = command.start_line
         words = list(command.value)
         if not words:
-            raise self.error(line, "FROM without an image; write FROM <image> [AS <name>]")
+            raise self.error(
+                line, "FROM without an image; write FROM <image> [AS <name>]"
+            )
         name: str | None = None
         if len(words) == 3 and words[1].upper() == "AS":
             name = words[2]
         elif len(words) != 1:
             raise self.error(
-                line, f"invalid FROM {' '.join(words)!r}; write FROM <image> [AS <name>]"
+                line,
+                f"invalid FROM {' '.join(words)!r}; write FROM <image> [AS <name>]",
             )
         for stage in self.stages:
             if name is not None and stage.name == name:
@@ -454,7 +525,9 @@ class _PlanBuilder:
     def finish(self, text: str, target: str | None) -> Plan:
         if not self.stages:
             line = self.global_args[-1].first_line if self.global_args else 1
-            raise self.error(line, "no FROM instruction; a build needs at least one stage")
+            raise self.error(
+                line, "no FROM instruction; a build needs at least one stage"
+            )
         self._close_stage()
         target_index = self._target_index(target)
         needed = _needed_stages(target_index, self.edges)
@@ -509,5 +582,8 @@ def _needed_stages(target: int, edges: Iterable[Edge]) -> set[int]:
 
 
 def _describe_stages(stages: Iterable[Stage]) -> str:
-    labels = [f"{stage.index} ({stage.name})" if stage.name else str(stage.index) for stage in stages]
+    labels = [
+        f"{stage.index} ({stage.name})" if stage.name else str(stage.index)
+        for stage in stages
+    ]
     return ", ".join(labels) or "none"

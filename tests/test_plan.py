@@ -905,3 +905,44 @@ def test_build_end(multistage: Plan) -> None:
 
 def test_not_build_end(multistage: Plan) -> None:
     assert not is_build_end(multistage, Position(0, 4))
+
+
+# Instructions missing their arguments, and parse errors without a line number
+
+MISSING_ARGUMENTS = [
+    ("FROM busybox\nCOPY\n", 2, "COPY needs a destination and at least one source"),
+    ("FROM busybox\nCOPY only-one\n", 2, "COPY needs a destination"),
+    ("FROM busybox\nADD x\n", 2, "ADD needs a destination"),
+    ("FROM busybox\nRUN echo\nRUN\n", 3, "RUN needs an argument"),
+    ("FROM busybox\nWORKDIR\n", 2, "WORKDIR needs an argument"),
+    ("FROM busybox\nLABEL\n", 2, "LABEL needs an argument"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "message"), MISSING_ARGUMENTS)
+def test_missing_arguments_rejected(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    error = rejection(tmp_path, text)
+
+    assert f"Containerfile:{line}:" in error
+    assert message in error
+
+
+def test_copy_heredoc_needs_destination_only(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, "FROM busybox\nCOPY <<EOF /x\nhi\nEOF\n")
+
+    assert plan.stages[0].instructions[1].keyword == "COPY"
+
+
+def test_parse_error_line_found(tmp_path: Path) -> None:
+    error = rejection(tmp_path, "FROM busybox\nRUN true\nENV X\nRUN x\n")
+
+    assert "Containerfile:3:" in error
+    assert "ENV must have two arguments" in error
+
+
+def test_unterminated_heredoc_line_found(tmp_path: Path) -> None:
+    error = rejection(tmp_path, "FROM busybox\nRUN true\nRUN <<EOF\necho\n")
+
+    assert "Containerfile:3:" in error

@@ -120,13 +120,9 @@ class OutputParser:
                 # logged there and its commit becomes that step's image.
                 return events + [self._log(line[position:])]
             events += self._finish_running()
-            total = STEP_MARKER.match(line, position)
-            printed_total = total.group("steps") if total else None
-            events.append(
-                self._start(
-                    stage, step, text, int(printed_total) if printed_total else None
-                )
-            )
+            marker_match = STEP_MARKER.match(line, position)
+            steps = marker_match.group("steps") if marker_match else None
+            events.append(self._start(stage, step, text, int(steps) if steps else None))
             return events
 
         return events + self._text(line)

@@ -228,7 +228,7 @@ class BuildSession:
             BuildStarted(
                 containerfile=str(self.request.containerfile),
                 target=self.plan.target,
-                pause_at=tuple(pause_at) if pause_at else None,
+                pause_at=(pause_at.stage, pause_at.step) if pause_at else None,
             )
         )
         if pause_at is None:

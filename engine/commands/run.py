@@ -15,6 +15,7 @@ from engine.commands.build_options import (
     request_from_args,
 )
 from engine.commands.check import report_before_build
+from engine.errors import StagescopeError
 from engine.events import (
     BuildCancelled,
     BuildFinished,
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if not report_before_build(request, version, args.json):
         return 1
     plan = request.load_plan()
-    printer: EventPrinter = JsonPrinter(sys.stdout) if args.json else ProgressPrinter(plan, sys.stdout)
+    printer: EventPrinter = (
+        JsonPrinter(sys.stdout) if args.json else ProgressPrinter(plan, sys.stdout)
+    )
     session = BuildSession(request, plan, breakpoints_from_args(args), printer.print)
     attach(session)
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
@@ -135,12 +138,33 @@ def prompt_at_pause(session: BuildSession, at_prompt: threading.Event) -> str:
 
 
 def open_shell(session: BuildSession) -> None:
+    """Open a shell in the paused state, offering the failed RUN at a failure."""
     if not session.paused_image:
         print("No image to open a shell in: the paused state has no filesystem.")
         return
-    from engine import shell
+    from engine.shell import ShellContext, run_shell
 
-    shell.open_shell(session.request.buildah, session.paused_image)
+    context = ShellContext()
+    if session.position is not None:
+        stage = session.plan.stages[session.position.stage]
+        instruction = session.plan.instruction(*session.position)
+        failing = None
+        if (
+            session.state is State.FAILED
+            and instruction
+            and instruction.keyword == "RUN"
+        ):
+            failing = " ".join(instruction.arguments)
+        context = ShellContext(
+            stage=stage.label,
+            step=session.position.step,
+            instruction=instruction.text if instruction else None,
+            failing_command=failing,
+        )
+    try:
+        run_shell(session.request.buildah, session.paused_image, context)
+    except StagescopeError as error:
+        print(f"stagescope: error: {error.message}", file=sys.stderr)
 
 
 class EventPrinter:

@@ -194,8 +194,10 @@ class Watcher:
     `run` blocks; `start` runs it on a daemon thread. Builds run on a thread
     of their own, so callbacks come from those two threads, never from the
     caller's. `on_event` receives every event, `on_change` each accepted
-    batch with its prediction just before the rebuild starts. `stop` (or
-    setting `stop_event`) cancels the running build and ends the watch.
+    batch with its prediction just before the rebuild starts, and
+    `on_session` each new BuildSession before it starts, so that the caller
+    can add event hooks to it. `stop` (or setting `stop_event`) cancels the
+    running build and ends the watch.
     A paused build continues through `resume` and `step`, which run on the
     build thread so that a change can cancel them too.
     """
@@ -207,6 +209,7 @@ class Watcher:
         *,
         on_event: Callable[[Event], None] | None = None,
         on_change: Callable[[ChangeBatch, Prediction], None] | None = None,
+        on_session: Callable[[BuildSession], None] | None = None,
         settings: WatchSettings | None = None,
         stop_event: threading.Event | None = None,
     ) -> None:
@@ -216,6 +219,7 @@ class Watcher:
         self.breakpoints = list(breakpoints)
         self.on_event = on_event or (lambda event: None)
         self.on_change = on_change or (lambda batch, prediction: None)
+        self.on_session = on_session or (lambda session: None)
         self.settings = settings or WatchSettings()
         self.stop_event = stop_event or threading.Event()
         self.ready = threading.Event()
@@ -449,6 +453,7 @@ class Watcher:
             self.breakpoints,
             on_event=lambda event: self._emit(tracker.observe(event)),
         )
+        self.on_session(session)
         with self._lock:
             self.session = session
             self._tracker = tracker

@@ -104,7 +104,9 @@ def measure_pair(
             if cold:
                 empty_layer_cache(buildah)
             if which == "plain":
-                plain_times.append(timed(lambda: plain_bud(buildah, containerfile, context)))
+                plain_times.append(
+                    timed(lambda: plain_bud(buildah, containerfile, context))
+                )
             else:
                 stagescope_times.append(
                     timed(lambda: stagescope_run(buildah, containerfile, context))
@@ -122,8 +124,8 @@ def measure_pause(
     if spec is None:
         spec = f"{plan.target}:2"
     position = Breakpoint(spec).resolve(plan)
-    times: dict[str, list[float]] = {key: [] for key in
-                                     ("pause", "resume", "plain_truncated", "plain_full")}  # fmt: skip
+    kinds = ("pause", "resume", "plain_truncated", "plain_full")
+    times: dict[str, list[float]] = {kind: [] for kind in kinds}
     with tempfile.TemporaryDirectory() as folder:
         truncated = Path(folder) / "Containerfile"
         truncated.write_text(plan.truncated_text(*position), encoding="utf-8")
@@ -141,17 +143,21 @@ def measure_pause(
             times["plain_truncated"].append(
                 timed(lambda: plain_bud(buildah, truncated, context))
             )
-            times["plain_full"].append(timed(lambda: plain_bud(buildah, containerfile, context)))
+            times["plain_full"].append(
+                timed(lambda: plain_bud(buildah, containerfile, context))
+            )
     return times
 
 
 def report(label: str, plain: list[float], ours: list[float]) -> None:
     plain_median = statistics.median(plain)
     ours_median = statistics.median(ours)
+    plain_runs = ", ".join(f"{t:.2f}" for t in plain)
+    our_runs = ", ".join(f"{t:.2f}" for t in ours)
     print(
-        f"{label}: buildah bud {plain_median:.2f} s, stagescope run {ours_median:.2f} s, "
-        f"ratio {ours_median / plain_median:.3f} "
-        f"(runs: {', '.join(f'{t:.2f}' for t in plain)} | {', '.join(f'{t:.2f}' for t in ours)})"
+        f"{label}: buildah bud {plain_median:.2f} s, "
+        f"stagescope run {ours_median:.2f} s, "
+        f"ratio {ours_median / plain_median:.3f} (runs: {plain_runs} | {our_runs})"
     )
 
 
@@ -159,7 +165,10 @@ def main() -> int:
     arguments = parse_arguments()
     context = Path(arguments.context).resolve()
     containerfile = find_containerfile(context, None)
-    folder = Path(arguments.storage or tempfile.mkdtemp(prefix="stagescope-bench-", dir="/var/tmp"))
+    folder = Path(
+        arguments.storage
+        or tempfile.mkdtemp(prefix="stagescope-bench-", dir="/var/tmp")
+    )
     storage = StorageOptions(
         root=str(folder / "root"), runroot=str(folder / "run"), storage_driver="overlay"
     )
@@ -170,16 +179,23 @@ def main() -> int:
     ensure_busybox_image(buildah)
     ensure_debian_image(buildah)
 
-    plain, ours = measure_pair(buildah, containerfile, context, arguments.repeat, cold=True)
+    plain, ours = measure_pair(
+        buildah, containerfile, context, arguments.repeat, cold=True
+    )
     report("cold", plain, ours)
-    plain, ours = measure_pair(buildah, containerfile, context, arguments.repeat, cold=False)
+    plain, ours = measure_pair(
+        buildah, containerfile, context, arguments.repeat, cold=False
+    )
     report("warm", plain, ours)
 
-    times = measure_pause(buildah, containerfile, context, arguments.breakpoint, arguments.repeat)
+    times = measure_pause(
+        buildah, containerfile, context, arguments.breakpoint, arguments.repeat
+    )
     medians = {key: statistics.median(values) for key, values in times.items()}
     print(
-        f"pause: {medians['pause']:.2f} s against {medians['plain_truncated']:.2f} s for "
-        f"buildah bud of the truncated file (ratio "
+        f"pause: {medians['pause']:.2f} s against "
+        f"{medians['plain_truncated']:.2f} s for buildah bud of the truncated file "
+        f"(ratio "
         f"{medians['pause'] / medians['plain_truncated']:.2f}); resume: "
         f"{medians['resume']:.2f} s against {medians['plain_full']:.2f} s for buildah "
         f"bud of the whole file, fully cached (ratio "

@@ -11,7 +11,7 @@ FORMATS = ("text", "json", "dot", "mermaid")
 
 
 def graph_data(plan: Plan) -> dict[str, Any]:
-    """Return the graph in the JSON shape that `stagescope graph --format json` prints."""
+    """Return the graph as `stagescope graph --format json` prints it."""
     stages = [
         {
             "index": stage.index,
@@ -79,7 +79,7 @@ def render_dot(plan: Plan) -> str:
     for edge in plan.edges:
         style = _DOT_STYLES[edge.kind]
         lines.append(
-            f'  s{edge.source} -> s{edge.target} '
+            f"  s{edge.source} -> s{edge.target} "
             f'[label="{edge.kind} (line {edge.line})", style={style}];'
         )
     lines.append("}")

@@ -4,9 +4,9 @@ Facts the parser relies on (buildah 1.22 to 1.44):
 
 - A step line is `[i/n] STEP k/m: TEXT`. `[i/n]` (the 1-based stage position)
   is missing when the file has one stage up to the target, skipped stages
-  leave gaps in `i`, and `m` grows by one per ONBUILD trigger of the base. FROM lines show the base
-  with ARGs expanded, and an earlier stage as its 64-hex image ID; other
-  instructions are printed as written.
+  leave gaps in `i`, and `m` grows by one per ONBUILD trigger of the base.
+  FROM lines show the base with ARGs expanded, and an earlier stage as its
+  64-hex image ID; other instructions are printed as written.
 - With `--layers` every step after FROM commits and prints `--> <short id>`
   (11 hex characters up to 1.29, 12 from 1.30); a cache hit first prints
   `--> Using cache <64 hex>`. The last step may print `COMMIT` before its ID,

@@ -487,7 +487,7 @@ class _PlanBuilder:
         image_exists: Callable[[str], bool],
         current_stage: int,
     ) -> int | None:
-        """Resolve a reference to a stage before `current_stage`, or None for an image."""
+        """Resolve a reference to a stage before `current_stage`, or None."""
         earlier = self.stages[:current_stage]
         for stage in earlier:
             if stage.name == reference:

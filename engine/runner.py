@@ -10,6 +10,7 @@ buildah makes of the real file.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -394,14 +395,16 @@ class BuildSession:
 
     def _emit_step_event(self, event: Event) -> None:
         """Forward a step event unless an earlier segment already reported it."""
-        if isinstance(event, (StepStarted, StepFinished, LogLine)):
-            if event.stage is not None and event.step is not None:
-                position = Position(event.stage, event.step)
-                if position in self._reported:
-                    return
-                if isinstance(event, StepFinished):
-                    self._reported.add(position)
-                    self.step_images[position] = event.image
+        stage = getattr(event, "stage", None)
+        step = getattr(event, "step", None)
+        is_step_event = isinstance(event, (StepStarted, StepFinished, LogLine))
+        if is_step_event and stage is not None and step is not None:
+            position = Position(stage, step)
+            if position in self._reported:
+                return
+            if isinstance(event, StepFinished):
+                self._reported.add(position)
+                self.step_images[position] = event.image
         self._emit(event)
 
     def _emit(self, event: Event) -> None:
@@ -440,10 +443,8 @@ def _terminate_group(process: sh.RunningCommand) -> None:
         return
 
     def kill_if_alive() -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
     timer = threading.Timer(TERMINATE_GRACE_SECONDS, kill_if_alive)
     timer.daemon = True
@@ -454,8 +455,6 @@ def _terminate_group(process: sh.RunningCommand) -> None:
 
 
 def _cancel_timer_on_exit(process: sh.RunningCommand, timer: threading.Timer) -> None:
-    try:
+    with contextlib.suppress(sh.ErrorReturnCode):
         process.wait()
-    except sh.ErrorReturnCode:
-        pass
     timer.cancel()

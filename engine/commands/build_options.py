@@ -41,7 +41,10 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         "-t", "--tag", action="append", default=[], help="name for the final image"
     )
     parser.add_argument(
-        "--secret", action="append", default=[], help="secret for RUN --mount=type=secret"
+        "--secret",
+        action="append",
+        default=[],
+        help="secret for RUN --mount=type=secret",
     )
     parser.add_argument(
         "--pull",

@@ -9,6 +9,7 @@ the app touches the source's controls, and only from the worker, except for
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -28,9 +29,11 @@ from engine.events import StepFinished
 from engine.plan import Plan
 from engine.runner import State
 from tui.batcher import EventBatcher
+from tui.insight_model import InsightModel
+from tui.insight_tap import ImageSizeBook
 from tui.logstore import LogStore
 from tui.messages import BuildEvent, BuildReset, LogBatch
-from tui.model import BuildModel
+from tui.preflight import FindingsChecked, Preflight, preflight_error
 from tui.screens.build import BuildScreen
 from tui.screens.help import HelpScreen
 from tui.sizes import image_sizes
@@ -64,6 +67,8 @@ class StagescopeApp(App[int]):
         max_log_lines: int = DEFAULT_MAX_LOG_LINES,
         clock: Callable[[], float] = time.monotonic,
         notices: Iterable[str] = (),
+        preflight: Preflight | None = None,
+        sizes: ImageSizeBook | None = None,
     ) -> None:
         super().__init__()
         self.source = source
@@ -72,7 +77,9 @@ class StagescopeApp(App[int]):
         self.replay = replay
         self.autostart = autostart
         self.max_log_lines = max_log_lines
-        self.model = BuildModel(source.plan, clock)
+        self.model = InsightModel(source.plan, clock, sizes)
+        self.model.watching = bool(getattr(source, "watching", False))
+        self.preflight = preflight or Preflight(None)
         self.batcher = EventBatcher(self.post_message, log_store, max_log_lines)
         source.on_event = self.batcher
         self.notices = list(notices)
@@ -115,6 +122,7 @@ class StagescopeApp(App[int]):
     async def on_unmount(self) -> None:
         self._quitting = True
         self.source.cancel("quit")
+        await self._close_source()
         self.batcher.stop()
         self.log_store.close()
 
@@ -122,7 +130,11 @@ class StagescopeApp(App[int]):
 
     @property
     def building(self) -> bool:
-        return any(w.group == "build" and w.is_running for w in self.workers)
+        if any(w.group == "build" and w.is_running for w in self.workers):
+            return True
+        # In watch mode each save starts a build on the watcher's own thread.
+        is_building = getattr(self.source, "is_building", None)
+        return bool(is_building and is_building())
 
     def can_continue(self) -> bool:
         return not self.building and can_continue(self.source)
@@ -152,6 +164,8 @@ class StagescopeApp(App[int]):
         with self._build_lock:
             if self._quitting:
                 return self.source.state
+            if command in ("start", "rebuild"):
+                self._check_before_build()
             if command == "rebuild":
                 self._reload_plan()
             if command in ("start", "rebuild"):
@@ -159,6 +173,33 @@ class StagescopeApp(App[int]):
                 self.post_message(BuildReset(self.source.plan))
                 return self.source.start()
             return getattr(self.source, command)()  # type: ignore[no-any-return]
+
+    def _check_before_build(self) -> None:
+        """Run the pre-flight checks; raise PreflightError when one found an
+        error, so that the build does not start."""
+        findings = self.preflight.run()
+        if findings is None:
+            return
+        self.post_message(FindingsChecked(findings))
+        error = preflight_error(findings, self.source.plan.path)
+        if error is not None:
+            raise error
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight")
+    def _check_worker(self) -> None:
+        findings = self.preflight.run()
+        if findings is not None:
+            self.post_message(FindingsChecked(findings))
+
+    def on_findings_checked(self, message: FindingsChecked) -> None:
+        self.model.findings = message.findings
+        self._redraw()
+
+    async def _close_source(self) -> None:
+        """Stop a watching source and wait until its build has cleaned up."""
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
 
     def _reload_plan(self) -> None:
         """Re-read the Containerfile of a live build; keep the breakpoints that
@@ -188,9 +229,11 @@ class StagescopeApp(App[int]):
         self._quitting = True
         self.source.cancel("quit")
         workers = [w for w in self.workers if w.group == "build" and w.is_running]
-        if workers:
+        if workers or self.building:
             self.notify("Stopping the build…", timeout=3)
+        if workers:
             await self.workers.wait_for_complete(workers)
+        await self._close_source()
         self.exit(0)
 
     def action_help(self) -> None:
@@ -231,6 +274,8 @@ class StagescopeApp(App[int]):
     # Messages from the build thread
 
     async def on_build_reset(self, message: BuildReset) -> None:
+        if self.model.watching and message.plan.text != self.model.plan.text:
+            self._check_worker()
         self.model.reset(message.plan)
         if (screen := self.drawable_screen()) is not None:
             await screen.reset(message.plan)
@@ -283,9 +328,12 @@ class StagescopeApp(App[int]):
         else:
             text = f"{type(error).__name__}: {error}"
             log.error("worker %s failed", worker.name, exc_info=error)
-        title = {"build": "Build", "diff": "Diff", "sizes": "Image sizes"}.get(
-            worker.group, "Error"
-        )
+        title = {
+            "build": "Build",
+            "diff": "Diff",
+            "sizes": "Image sizes",
+            "preflight": "Pre-flight check",
+        }.get(worker.group, "Error")
         self.notify(text, title=title, severity="error", timeout=10)
 
     def _tick(self) -> None:

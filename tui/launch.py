@@ -3,7 +3,9 @@
 
 Both check their input before the app starts, so a missing buildah, a bad
 Containerfile or an unreadable recording ends with one line on stderr and a
-non-zero status instead of a screen.
+non-zero status instead of a screen. A live build also runs the pre-flight
+checks first: each error is one such line and the status is 1, as for
+`stagescope run`, while warnings and info go to the app's findings list.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import sys
 from pathlib import Path
 
+from engine.checks import check_request
 from engine.cli import split_extra
 from engine.commands.build_options import (
     add_build_options,
@@ -24,9 +27,8 @@ from engine.commands.build_options import (
 from engine.errors import StagescopeError, UsageError
 from engine.events import BuildStarted, Event
 from engine.plan import Plan, find_containerfile, load_plan
+from tui.preflight import error_lines, plan_check
 from tui.replay import check_recording, load_recording
-
-WATCH_NOTICE = "--watch is not available yet: press r to rebuild after a change"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--watch",
         action="store_true",
-        help="rebuild when the context changes (reserved: not implemented yet)",
+        help="after the build, rebuild whenever a file of the context or the "
+        "Containerfile changes",
     )
     _add_app_options(parser)
     return parser
@@ -96,7 +99,13 @@ def launch(arguments: list[str]) -> int:
     args.extra = extra
     try:
         request = request_from_args(args)
-        request.buildah.ensure_usable()
+        version = request.buildah.ensure_usable()
+        findings = check_request(request, version)
+        errors = error_lines(findings, request.containerfile)
+        if errors:
+            for line in errors:
+                print(f"stagescope: error: {line}", file=sys.stderr)
+            return 1
         plan = request.load_plan()
         breakpoints = breakpoints_from_args(args)
         for breakpoint in breakpoints:
@@ -105,13 +114,14 @@ def launch(arguments: list[str]) -> int:
         return _fail(error)
     from tui.factory import create_app
 
-    notices = [WATCH_NOTICE] if args.watch else []
     app = create_app(
         plan,
         request=request,
         breakpoints=breakpoints,
         log_root=args.log_dir,
-        notices=notices,
+        watch=args.watch,
+        findings=findings,
+        buildah_version=version,
     )
     return _run(app, args.debug)
 
@@ -139,6 +149,7 @@ def replay(arguments: list[str]) -> int:
         breakpoints=breakpoints,
         speed=args.speed,
         log_root=args.log_dir,
+        check=plan_check(plan),
     )
     return _run(app, args.debug)
 

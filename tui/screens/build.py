@@ -36,10 +36,15 @@ from tui.format import format_seconds, shorten
 from tui.model import BuildModel
 from tui.replay import END_OF_RECORDING
 from tui.screens.actions import diff_request, shell_image
+from tui.screens.insight_views import InsightViews
+from tui.widgets.findings import FindingsPanel
 from tui.widgets.log_panel import LogPanel
 from tui.widgets.stage_graph import StageGraph
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.step_detail import StepDetail
 from tui.widgets.step_table import StepTable
+from tui.widgets.teaching import TeachingPanel
+from tui.widgets.watch_panel import WatchPanel
 
 if TYPE_CHECKING:
     from tui.app import StagescopeApp
@@ -47,7 +52,7 @@ if TYPE_CHECKING:
 _NOT_SHOWN = Position(-1, -1)
 
 
-class BuildScreen(Screen[None]):
+class BuildScreen(InsightViews, Screen[None]):
     BINDINGS = [
         Binding(
             "b", "toggle_breakpoint", "Breakpoint", id="stagescope.breakpoint",
@@ -88,6 +93,11 @@ class BuildScreen(Screen[None]):
             "f", "follow", "Follow", id="stagescope.follow",
             tooltip="Select the running step again and follow its output",
         ),
+        Binding(
+            "t", "toggle_teaching", "Explain", id="stagescope.teaching",
+            tooltip="Show or hide what the selected line does and how the stages "
+            "connect",
+        ),
     ]  # fmt: skip
 
     following: var[bool] = var(True)
@@ -111,7 +121,12 @@ class BuildScreen(Screen[None]):
             yield StageGraph(self.stagescope.source.plan, id="graph")
             with Vertical(id="detail"):
                 yield StepTable(id="steps")
-                yield LogPanel(self.max_log_lines, id="log")
+                yield StepDetail(id="step-detail")
+                with Horizontal(id="lower"):
+                    yield LogPanel(self.max_log_lines, id="log")
+                    yield TeachingPanel(id="teaching")
+        yield FindingsPanel(id="findings")
+        yield WatchPanel(id="watch")
         yield StatusBar(id="status")
         yield Footer()
 
@@ -158,6 +173,7 @@ class BuildScreen(Screen[None]):
             self.model, replay=self.stagescope.replay, following=self.following
         )
         self.set_class(self.model.state is State.RUNNING, "-running")
+        self.refresh_insight()
 
     def show_event(self, event: Event) -> None:
         if isinstance(event, StepStarted) and self.following:
@@ -171,6 +187,7 @@ class BuildScreen(Screen[None]):
             self.notify(f"Build finished in {seconds}: image {event.image[:12]}")
         elif isinstance(event, BuildCancelled):
             self.notify(f"Build stopped ({event.reason})", severity="warning")
+        self.insight_event(event)
         self.show_model()
 
     def append_log(self, lines: Iterable[LogLine]) -> None:
@@ -233,6 +250,7 @@ class BuildScreen(Screen[None]):
     @on(StepTable.StepHighlighted)
     def _step_highlighted(self, message: StepTable.StepHighlighted) -> None:
         self._show_log(message.position)
+        self.refresh_insight()
         self.refresh_bindings()
 
     @on(StepTable.Refit)
@@ -255,6 +273,7 @@ class BuildScreen(Screen[None]):
 
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()
+        self.refresh_insight()
 
     def _show_log(self, position: Position | None) -> None:
         if position == self._log_position:
@@ -293,6 +312,10 @@ class BuildScreen(Screen[None]):
             return shell_image(self) is not None
         if action == "diff":
             return diff_request(self) is not None
+        if action == "toggle_teaching":
+            return self.can_teach()
+        if action == "rebuild":
+            return not getattr(app.source, "watching", False)
         return True
 
     def _breakpoint_target(self) -> tuple[Position, str] | None:

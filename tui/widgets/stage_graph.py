@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Label
 
-from engine.plan import Plan, Stage
+from engine.plan import Edge, Plan, Stage
 from tui.format import (
     EDGE_GLYPHS,
     EDGE_WORDS,
@@ -25,6 +25,7 @@ from tui.format import (
     format_seconds,
     status_class,
 )
+from tui.insight_text import edge_note, stage_note
 from tui.model import BuildModel, Status
 
 STATUS_CLASSES = [status_class(status) for status in Status]
@@ -37,6 +38,8 @@ class StageNode(Widget):
         super().__init__(id=f"stage-{stage.index}", classes="-waiting")
         self.plan = plan
         self.stage = stage
+        self.edge_labels: list[tuple[Edge, str, Label]] = []
+        """Each incoming edge with its text and label, which gets what it carried."""
         if stage.index == plan.target:
             self.add_class("-target")
 
@@ -59,11 +62,14 @@ class StageNode(Widget):
             source = self.plan.stages[edge.source].label
             glyph, words = EDGE_GLYPHS[edge.kind], EDGE_WORDS[edge.kind]
             text = f"{glyph} {words} {source}  :{edge.line}"
-            yield Label(text, classes=f"edge -{edge.kind}")
+            label = Label(text, classes=f"edge -{edge.kind}")
+            self.edge_labels.append((edge, text, label))
+            yield label
         users = sorted({e.target for e in self.plan.edges if e.source == stage.index})
         if users:
             names = ", ".join(self.plan.stages[index].label for index in users)
             yield Label(f"→ used by {names}", classes="users")
+        yield Label("", classes="notes")
 
     def update_status(self, model: BuildModel) -> None:
         status = model.stage_status(self.stage.index)
@@ -73,6 +79,18 @@ class StageNode(Widget):
         seconds = format_seconds(model.stage_seconds(self.stage.index))
         text = status.value if not seconds else f"{status.value} {seconds}"
         self.query_one(".status", Label).update(text)
+        self._show_notes(model)
+
+    def _show_notes(self, model: BuildModel) -> None:
+        """Show the stage's summary, prediction and findings, and what each
+        COPY --from edge carried."""
+        notes = stage_note(model, self.stage.index)
+        label = self.query_one(".notes", Label)
+        label.update(notes)
+        label.display = bool(notes)
+        for edge, text, edge_label in self.edge_labels:
+            carried = edge_note(model, edge)
+            edge_label.update(f"{text}  {carried}" if carried else text)
 
     def on_click(self, event: events.Click) -> None:
         event.stop()

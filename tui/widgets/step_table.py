@@ -20,6 +20,7 @@ from tui.format import (
     short_image,
     shorten,
 )
+from tui.insight_text import cache_cell, line_cell
 from tui.model import BuildModel, Status, StepRecord
 
 OTHER_COLUMNS_WIDTH = 60
@@ -174,9 +175,6 @@ class StepTable(DataTable[Text | str]):
     ) -> list[Text | str]:
         status = model.step_status(record)
         label = "▶ paused here" if status is Status.PAUSED else status.value
-        cache = ""
-        if record.cached is not None and record.step > 1:
-            cache = "hit" if record.cached else "miss"
         size = model.image_sizes.get(record.image or "")
         image = short_image(record.image)
         if size is not None:
@@ -185,10 +183,10 @@ class StepTable(DataTable[Text | str]):
         return [
             self._mark(record.position, breakpoints),
             str(record.step),
-            str(record.line) if record.line else "—",
+            line_cell(model, record, self.app.theme_variables),
             Text(instruction, style="" if record.in_plan else "italic"),
             Text(label, style=self._color(status)),
-            cache,
+            cache_cell(model, record, self.app.theme_variables),
             format_seconds(model.step_seconds(record)),
             image,
         ]

@@ -97,7 +97,9 @@ class StepFailed(Event):
 
 @dataclass(frozen=True)
 class BuildPaused(Event):
-    """The build stopped before `step` of `stage`, at a breakpoint or a failure.
+    """The build stopped before `step` of `stage`: `reason` is "breakpoint",
+    "failure", or "condition" when the step before met a `--break-if`
+    condition.
 
     `image` is the full ID of the paused state: the image committed by the
     step before, which is what a shell or a diff opens.
@@ -110,6 +112,18 @@ class BuildPaused(Event):
     instruction: str | None
     line: int | None
     image: str | None
+    variables: dict[str, Any] | None = None
+    """What is in force before the paused step, or None where unknown:
+    `{"args": {NAME: {"value", "source", "line"}}, "env": {NAME: VALUE},
+    "workdir", "user", "shell" (a list of words), "base" (the FROM image),
+    "base_stage" (the label of the stage FROM names, or None)}`. An ARG's
+    `source` is "--build-arg", "default", "global", "platform" or "unset"
+    (declared without a value, then its `value` is None); see
+    engine.variables_at."""
+    condition: str | None = None
+    """With reason "condition": the condition as written, e.g. "duration>30"."""
+    condition_detail: str | None = None
+    """With reason "condition": how the step before the pause met it."""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sh
 
@@ -33,6 +34,7 @@ from engine.breakpoints import (
     position_key,
 )
 from engine.buildah import HYBRID_CGROUPS_HELP, HYBRID_CGROUPS_MESSAGE, Buildah
+from engine.errors import BuildahError
 from engine.events import (
     BuildCancelled,
     BuildFinished,
@@ -46,6 +48,7 @@ from engine.events import (
 )
 from engine.output import OutputParser
 from engine.plan import Plan, load_plan
+from engine.variables_at import image_config, variables_at
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,15 @@ EventHook = Callable[[Event], list[Event]]
 """Turns one session event into the events delivered in its place: the event
 itself, an enriched copy, or more events around it. Hooks run on the thread
 that emits the event, after `step_images` has the step of a StepFinished."""
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    """A request to pause right after `position`, made by a condition hook."""
+
+    position: Position
+    condition: str
+    detail: str
 
 
 class State(enum.Enum):
@@ -157,6 +169,9 @@ class BuildSession:
         self._cancel_reason = "cancelled"
         self._containers_at_start: set[str] | None = None
         self._active_seconds = 0.0
+        self._stop: StopRequest | None = None
+        self._stopping = False
+        self._segment_target: Position | None = None
         for breakpoint in self.breakpoints:
             breakpoint.resolve(plan)
 
@@ -174,10 +189,12 @@ class BuildSession:
 
     def resume(self) -> State:
         """Continue to the next breakpoint after the current position, or the end."""
+        self._stop = None
         return self._run_until(self._next_breakpoint())
 
     def step(self) -> State:
         """Run exactly one more instruction and pause again."""
+        self._stop = None
         return self._run_until(next_position(self.plan, self.position))
 
     def rebuild(self) -> State:
@@ -197,6 +214,36 @@ class BuildSession:
             process = self._process
         if process is not None:
             _terminate_group(process)
+
+    def reload(self, plan: Plan, breakpoints: Iterable[Breakpoint]) -> None:
+        """Take an edited plan while paused, keeping the paused position.
+
+        For an edit that inserted instructions at the paused position, so the
+        next `resume` or `step` builds them. Every step is reported again by
+        the next segment, mostly as cache hits, because positions may have
+        moved.
+        """
+        self.plan = plan
+        self.breakpoints = list(breakpoints)
+        for breakpoint in self.breakpoints:
+            breakpoint.resolve(plan)
+        self._reported.clear()
+        self.step_images.clear()
+
+    def pause_after(self, position: Position, condition: str, detail: str) -> None:
+        """Pause before the step after `position`, which runs or just finished.
+
+        Called by event hooks on the thread that reads buildah's output. The
+        step finishes and commits; then buildah is stopped and the build runs
+        again cut right after the step, all cache hits, and pauses with the
+        reason "condition". The first request of a segment wins.
+        """
+        with self._lock:
+            if self._stop is not None:
+                return
+            self._stop = StopRequest(position, condition, detail)
+        if position in self._reported:
+            self._stop_at_boundary()
 
     def resolved_breakpoints(self) -> list[Position]:
         return [breakpoint.resolve(self.plan) for breakpoint in self.breakpoints]
@@ -225,6 +272,7 @@ class BuildSession:
         if self._containers_at_start is None:
             self._containers_at_start = self.request.buildah.container_ids()
         self.state = State.RUNNING
+        self._segment_target = pause_at
         self._emit(
             BuildStarted(
                 containerfile=str(self.request.containerfile),
@@ -251,6 +299,8 @@ class BuildSession:
                 self._emit_step_event(event)
 
         exit_code = self._wait(buildah, argv, on_line)
+        if self._stopping and not self._cancelled.is_set():
+            return self._cut_after_stop(started)
         failure: StepFailed | None = None
         for event in parser.finish(exit_code):
             if isinstance(event, StepFailed):
@@ -273,6 +323,36 @@ class BuildSession:
         if pause_at is None:
             return self._finish(parser)
         return self._pause(pause_at, parser)
+
+    def _stop_at_boundary(self) -> None:
+        """Stop buildah after the step a condition named, unless the segment
+        or the build ends right after that step anyway."""
+        stop = self._stop
+        if stop is None or self._stopping:
+            return
+        after = next_position(self.plan, stop.position)
+        if after is None or is_build_end(self.plan, after):
+            return
+        target = self._segment_target
+        if target is not None and position_key(self.plan, target) <= position_key(
+            self.plan, after
+        ):
+            return
+        log.info("stopping buildah after %s for condition %s", after, stop.condition)
+        self._stopping = True
+        with self._lock:
+            process = self._process
+        if process is not None:
+            _terminate_group(process)
+
+    def _cut_after_stop(self, started: float) -> State:
+        """Run the build again cut after the step a condition named; every
+        step of that build is a cache hit."""
+        self._stopping = False
+        self._active_seconds += time.monotonic() - started
+        self._remove_new_containers(self._containers_at_start or set())
+        assert self._stop is not None
+        return self._run_until(next_position(self.plan, self._stop.position))
 
     def _wait(
         self, buildah: Buildah, argv: list[str], on_line: Callable[[str], None]
@@ -349,8 +429,9 @@ class BuildSession:
         if HYBRID_CGROUPS_MESSAGE in failure.message:
             failure = dataclasses.replace(failure, message=HYBRID_CGROUPS_HELP)
         self.state = State.FAILED
+        failed_at = None
         if failure.stage is not None and failure.step is not None:
-            self.position = Position(failure.stage, failure.step)
+            failed_at = self.position = Position(failure.stage, failure.step)
         self.paused_image = failure.image
         self._emit(failure)
         self._emit(
@@ -361,6 +442,7 @@ class BuildSession:
                 instruction=failure.instruction,
                 line=failure.line,
                 image=failure.image,
+                variables=self._variables(failed_at, failure.image),
             )
         )
         return self.state
@@ -379,22 +461,45 @@ class BuildSession:
         stage_image = parser.stage_images.get(position.stage)
         self.paused_image = parser.final_image or stage_image
         instruction = self.plan.instruction(*position)
+        stop = self._stop
+        if stop is not None and next_position(self.plan, stop.position) != position:
+            stop = None
         self._emit(
             BuildPaused(
-                reason="breakpoint",
+                reason="condition" if stop else "breakpoint",
                 stage=position.stage,
                 step=position.step,
                 instruction=instruction.text if instruction else None,
                 line=instruction.first_line if instruction else None,
                 image=self.paused_image,
+                variables=self._variables(position, self.paused_image),
+                condition=stop.condition if stop else None,
+                condition_detail=stop.detail if stop else None,
             )
         )
         return self.state
 
+    def _variables(
+        self, position: Position | None, image: str | None
+    ) -> dict[str, Any] | None:
+        """Return the `variables` of a pause before `position`."""
+        if position is None:
+            return None
+        config = None
+        if image:
+            try:
+                config = image_config(self.request.buildah.inspect_image(image))
+            except (BuildahError, ValueError) as error:
+                log.warning("could not read the configuration of %s: %s", image, error)
+        return variables_at(self.plan, position, config).to_dict()
+
     # Events
 
     def _emit_step_event(self, event: Event) -> None:
-        """Forward a step event unless an earlier segment already reported it."""
+        """Forward a step event unless an earlier segment already reported it,
+        or buildah is being stopped after a step that met a condition."""
+        if self._stopping:
+            return
         stage = getattr(event, "stage", None)
         step = getattr(event, "step", None)
         is_step_event = isinstance(event, (StepStarted, StepFinished, LogLine))
@@ -406,6 +511,13 @@ class BuildSession:
                 self._reported.add(position)
                 self.step_images[position] = event.image
         self._emit(event)
+        stop = self._stop
+        if (
+            isinstance(event, StepFinished)
+            and stop is not None
+            and stop.position == (event.stage, event.step)
+        ):
+            self._stop_at_boundary()
 
     def _emit(self, event: Event) -> None:
         for delivered in self._apply_hooks(event):

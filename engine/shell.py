@@ -78,6 +78,10 @@ class ShellPlan:
     shell: str
     toolbox_image: str | None
     history_written: bool
+    history_file: str | None = None
+    """Host path of the history file in the mounted container, if one was made."""
+    history_seeded: int = 0
+    """Lines the history file held before the shell started."""
 
 
 def run_shell(
@@ -88,6 +92,7 @@ def run_shell(
     *,
     toolbox_image: str | None = None,
     banner: TextIO | None = None,
+    history: list[str] | None = None,
 ) -> int:
     """Run `command`, or an interactive shell, in a throwaway container of `image`.
 
@@ -99,15 +104,30 @@ def run_shell(
 
     SIGTERM and SIGHUP raise `TerminatedBySignal` after the process has been
     stopped and every container removed.
+
+    With a `history` list, an interactive shell in the image itself (not a
+    toolbox) saves its history to a file in the container, and the commands
+    typed in it are appended to the list before the container is removed.
     """
     context = context or ShellContext()
     image_id = require_image(buildah, image)
     with exit_on_termination_signals(), ExitStack() as cleanup:
-        plan = _prepare(buildah, image_id, context, command, toolbox_image, cleanup)
+        plan = _prepare(
+            buildah,
+            image_id,
+            context,
+            command,
+            toolbox_image,
+            cleanup,
+            keep_history=history is not None,
+        )
         stream = banner if banner is not None else sys.stderr
         stream.write(format_banner(plan, context, interactive=not command))
         stream.flush()
-        return run_foreground(list(plan.argv))
+        status = run_foreground(list(plan.argv))
+        if history is not None and plan.history_file:
+            history += read_history(plan.history_file, plan.history_seeded)
+        return status
 
 
 def _prepare(
@@ -117,6 +137,7 @@ def _prepare(
     command: Sequence[str],
     toolbox_image: str | None,
     cleanup: ExitStack,
+    keep_history: bool = False,
 ) -> ShellPlan:
     """Create the containers and work out the `buildah run` command line.
 
@@ -143,10 +164,15 @@ def _prepare(
         run_options += ["--workingdir", STAGE_MOUNT]
 
     history_written = False
-    if context.failing_command and not command:
-        history_written = write_history(run_root, context.failing_command)
+    keep_history = keep_history and toolbox_id is None
+    seed = context.failing_command or ""
+    if (seed or keep_history) and not command:
+        history_written = write_history(run_root, seed)
         if history_written:
             run_options += ["--env", f"HISTFILE={HISTORY_FILE}"]
+    history_file = None
+    if history_written and keep_history:
+        history_file = os.path.join(run_root, HISTORY_FILE.lstrip("/"))
     if os.isatty(STDIN):
         run_options.append("--tty")
 
@@ -164,7 +190,9 @@ def _prepare(
         argv=(buildah.executable, *argv),
         shell=shell,
         toolbox_image=(toolbox_image or TOOLBOX_IMAGE) if toolbox_id else None,
-        history_written=history_written,
+        history_written=history_written and bool(seed),
+        history_file=history_file,
+        history_seeded=len(seed.splitlines()),
     )
 
 
@@ -205,12 +233,28 @@ def write_history(root: str, command: str) -> bool:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
         fd = os.open(path, flags, 0o666)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(command.rstrip("\n") + "\n")
+            if command.strip():
+                file.write(command.rstrip("\n") + "\n")
         os.chmod(path, 0o666)
     except OSError as error:
         log.warning("could not write the shell history file %s: %s", path, error)
         return False
     return True
+
+
+def read_history(path: str, skip: int = 0) -> list[str]:
+    """Return the lines of a history file after the first `skip`, or none if
+    the file is unreadable or is not a regular file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as error:
+        log.info("no shell history at %s: %s", path, error.strerror)
+        return []
+    with os.fdopen(fd, encoding="utf-8", errors="replace") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            return []
+        lines = file.read().splitlines()
+    return lines[skip:]
 
 
 def format_banner(plan: ShellPlan, context: ShellContext, interactive: bool) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.breakpoints import Breakpoint
 from engine.commands.common import add_storage_options, buildah_from_args
+from engine.conditions import Condition, parse_conditions
 from engine.errors import UsageError
 from engine.plan import find_containerfile
 from engine.runner import BuildRequest
@@ -63,6 +64,17 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         help="pause before an instruction: STAGE, STAGE:N (FROM is step 1), "
         "STAGE:end, or a Containerfile line number",
     )
+    parser.add_argument(
+        "--break-if",
+        dest="conditions",
+        action="append",
+        default=[],
+        metavar="CONDITION",
+        help="pause after any step that meets CONDITION: duration>SECONDS "
+        "(ran longer, e.g. duration>30 or duration>2m), output~REGEX (printed "
+        "a matching line), size>BYTES (grew the image by more, e.g. size>100MB); "
+        "the step finishes first, as buildah cannot stop inside a step",
+    )
     add_storage_options(parser)
 
 
@@ -102,3 +114,8 @@ def request_from_args(args: argparse.Namespace) -> BuildRequest:
 
 def breakpoints_from_args(args: argparse.Namespace) -> list[Breakpoint]:
     return [Breakpoint(spec) for spec in getattr(args, "breakpoints", [])]
+
+
+def conditions_from_args(args: argparse.Namespace) -> list[Condition]:
+    """Parse the --break-if values; raise UsageError for an invalid one."""
+    return parse_conditions(getattr(args, "conditions", []))

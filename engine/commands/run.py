@@ -12,9 +12,11 @@ from typing import Any, TextIO
 from engine.commands.build_options import (
     add_build_options,
     breakpoints_from_args,
+    conditions_from_args,
     request_from_args,
 )
 from engine.commands.check import report_before_build
+from engine.conditions import watch_conditions
 from engine.errors import StagescopeError
 from engine.events import (
     BuildCancelled,
@@ -30,6 +32,8 @@ from engine.events import (
 from engine.plan import Plan
 from engine.runner import BuildSession, State
 from engine.session_insight import attach
+from engine.shellfix import apply_fix, propose_fix, resume_with_fix, useful_commands
+from engine.variables_at import describe_variables
 
 SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
@@ -64,11 +68,13 @@ def run(args: argparse.Namespace) -> int:
     if not report_before_build(request, version, args.json):
         return 1
     plan = request.load_plan()
+    conditions = conditions_from_args(args)
     printer: EventPrinter = (
         JsonPrinter(sys.stdout) if args.json else ProgressPrinter(plan, sys.stdout)
     )
     session = BuildSession(request, plan, breakpoints_from_args(args), printer.print)
     attach(session)
+    watch_conditions(session).conditions = conditions
     interactive = sys.stdin.isatty() and sys.stdout.isatty() and not args.json
 
     received: list[int] = []
@@ -92,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
             break
         if choice == "quit" or received:
             break
+        if isinstance(printer, ProgressPrinter):
+            printer.plan = session.plan
         state = run_in_thread(session.step if choice == "next" else session.resume)
 
     if received:
@@ -134,14 +142,20 @@ def prompt_at_pause(session: BuildSession, at_prompt: threading.Event) -> str:
         if answer in ("q", "quit"):
             return "quit"
         if answer in ("s", "shell"):
-            open_shell(session)
+            commands = useful_commands(open_shell(session))
+            if commands and offer_fix(session, commands, at_prompt):
+                return "continue"
 
 
-def open_shell(session: BuildSession) -> None:
-    """Open a shell in the paused state, offering the failed RUN at a failure."""
+def open_shell(session: BuildSession) -> list[str]:
+    """Open a shell in the paused state, offering the failed RUN at a failure.
+
+    Returns the lines of the shell's history typed in it.
+    """
+    history: list[str] = []
     if not session.paused_image:
         print("No image to open a shell in: the paused state has no filesystem.")
-        return
+        return history
     from engine.shell import ShellContext, run_shell
 
     context = ShellContext()
@@ -162,9 +176,44 @@ def open_shell(session: BuildSession) -> None:
             failing_command=failing,
         )
     try:
-        run_shell(session.request.buildah, session.paused_image, context)
+        run_shell(
+            session.request.buildah, session.paused_image, context, history=history
+        )
     except StagescopeError as error:
         print(f"stagescope: error: {error.message}", file=sys.stderr)
+    return history
+
+
+def offer_fix(
+    session: BuildSession, commands: list[str], at_prompt: threading.Event
+) -> bool:
+    """Show the commands typed in the shell as a RUN before the paused step,
+    and write it and reload the plan if the user agrees; return True then."""
+    if session.position is None:
+        return False
+    fix = propose_fix(session.plan, session.position, commands)
+    print(f"The shell's commands as an instruction, before line {fix.line}:")
+    print(fix.diff, end="")
+    at_prompt.set()
+    try:
+        answer = input(f"Write this to {fix.path} and continue? [y/N] ")
+    except EOFError:
+        return False
+    finally:
+        at_prompt.clear()
+    if answer.strip().lower() not in ("y", "yes"):
+        print("Nothing written.")
+        return False
+    try:
+        backup = apply_fix(fix)
+        dropped = resume_with_fix(session)
+    except StagescopeError as error:
+        print(f"stagescope: error: {error.message}", file=sys.stderr)
+        return False
+    print(f"Wrote {fix.path}; the file as it was is in {backup}.")
+    for _, message in dropped:
+        print(message)
+    return True
 
 
 class EventPrinter:
@@ -250,3 +299,8 @@ class ProgressPrinter(EventPrinter):
             f"Paused ({event.reason}) in stage {label} before step {event.step}, "
             f"{where}; state image {image}"
         )
+        if event.condition:
+            detail = event.condition_detail
+            self.write(f"    {event.condition} met by the step before, {detail}")
+        for line in describe_variables(event.variables):
+            self.write(f"    {line}")

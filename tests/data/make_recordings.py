@@ -3,15 +3,21 @@
 Each recording is the output of a real `stagescope run --json` of
 tests/data/multistage in a fresh buildah storage under a temporary folder,
 so the first build has no cache hits and the later ones reuse its layers.
+`insight.jsonl` is recorded alone, in a storage and a build-record folder
+of its own, so that it shows a first build's cache-miss reasons, stage
+summaries and crossings.
 Run it from anywhere, as root, after changing that Containerfile:
 
-    python tests/data/make_recordings.py
+    python tests/data/make_recordings.py [NAME...]
+
+Without names it makes every recording; `insight` alone makes only that one.
 
 It needs buildah and the host's static busybox (/bin/busybox).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,13 +34,43 @@ RECORDINGS: dict[str, list[str]] = {
 }
 
 
-def stagescope(storage: list[str], *arguments: str) -> subprocess.CompletedProcess[str]:
+def stagescope(
+    storage: list[str], *arguments: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "tui.main", *arguments, *storage]
-    return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, env=env)
 
 
-def main() -> int:
+def record_insight(folder: str) -> int:
+    """Record a first build of tests/data/multistage with no earlier build
+    record, so that every miss has a reason and the stages get summaries."""
+    storage = [
+        "--root", f"{folder}/insight/root",
+        "--runroot", f"{folder}/insight/run",
+        "--storage-driver", "vfs",
+    ]  # fmt: skip
+    env = dict(os.environ, XDG_CACHE_HOME=f"{folder}/insight/cache")
+    made = stagescope(storage, "base-images", env=env)
+    if made.returncode != 0:
+        print(made.stderr, file=sys.stderr)
+        return made.returncode
+    result = stagescope(
+        [*storage, "--isolation", "chroot"], "run", "--json", CONTEXT, env=env
+    )
+    (OUTPUT / "insight.jsonl").write_text(result.stdout, encoding="utf-8")
+    lines = result.stdout.count("\n")
+    print(f"insight.jsonl: {lines} events, exit status {result.returncode}")
+    return 0
+
+
+def main(names: list[str]) -> int:
+    wanted = set(names) or {*RECORDINGS, "insight"}
     with tempfile.TemporaryDirectory(prefix="stagescope-recordings-") as folder:
+        OUTPUT.mkdir(exist_ok=True)
+        if "insight" in wanted:
+            status = record_insight(folder)
+            if status != 0 or wanted == {"insight"}:
+                return status
         storage = [
             "--root", f"{folder}/root",
             "--runroot", f"{folder}/run",
@@ -56,4 +92,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

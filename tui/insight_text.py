@@ -3,8 +3,8 @@ and the stage graph.
 
 In the steps table, the line cell carries the worst finding on that line
 (`✘` error, `▲` warning, `ℹ` info), and the cache cell shows the prediction
-of a watch-mode rebuild until the step finishes (`→ miss`, `→ hit`), then
-buildah's result, with `≠` when the prediction was wrong. In the graph,
+of a watch-mode rebuild until the step finishes (`→miss`, `→hit`), then
+buildah's result, marked `≠` when the prediction was wrong. In the graph,
 each stage gets a note (its predicted reruns, its size and summary, its
 findings) and each COPY --from edge the files and bytes it carried.
 """
@@ -58,14 +58,14 @@ def cache_cell(model: BuildModel, record: StepRecord, theme: Mapping[str, str]) 
     if record.cached is not None:
         text = Text("hit" if record.cached else "miss")
         if isinstance(model, InsightModel) and model.mispredicted(record):
-            text.append(f" {MISPREDICTED_MARK}", style=theme.get("warning", ""))
+            text.append(MISPREDICTED_MARK, style=theme.get("warning", ""))
         return text
     if not isinstance(model, InsightModel):
         return Text("")
     predicted = model.predicted(record.position)
     if predicted is None:
         return Text("")
-    word = "→ miss" if predicted == "rerun" else "→ hit"
+    word = "→miss" if predicted == "rerun" else "→hit"
     return Text(word, style="italic dim")
 
 

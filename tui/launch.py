@@ -4,7 +4,7 @@
 Both check their input before the app starts, so a missing buildah, a bad
 Containerfile or an unreadable recording ends with one line on stderr and a
 non-zero status instead of a screen. A live build also runs the pre-flight
-checks first: each error is one such line and the status is 1, as for
+checks first: an error stops it with one such line and status 1, as in
 `stagescope run`, while warnings and info go to the app's findings list.
 """
 
@@ -21,13 +21,14 @@ from engine.commands.build_options import (
     add_build_options,
     add_containerfile_options,
     breakpoints_from_args,
+    conditions_from_args,
     parse_build_args,
     request_from_args,
 )
 from engine.errors import StagescopeError, UsageError
 from engine.events import BuildStarted, Event
 from engine.plan import Plan, find_containerfile, load_plan
-from tui.preflight import error_lines, plan_check
+from tui.preflight import plan_check, preflight_error
 from tui.replay import check_recording, load_recording
 
 
@@ -101,18 +102,18 @@ def launch(arguments: list[str]) -> int:
         request = request_from_args(args)
         version = request.buildah.ensure_usable()
         findings = check_request(request, version)
-        errors = error_lines(findings, request.containerfile)
-        if errors:
-            for line in errors:
-                print(f"stagescope: error: {line}", file=sys.stderr)
-            return 1
+        error = preflight_error(findings, request.containerfile)
+        if error is not None:
+            raise error
         plan = request.load_plan()
         breakpoints = breakpoints_from_args(args)
         for breakpoint in breakpoints:
             breakpoint.resolve(plan)
+        conditions = conditions_from_args(args)
     except StagescopeError as error:
         return _fail(error)
     from tui.factory import create_app
+    from tui.screens.debugger import apply_conditions
 
     app = create_app(
         plan,
@@ -123,6 +124,7 @@ def launch(arguments: list[str]) -> int:
         findings=findings,
         buildah_version=version,
     )
+    apply_conditions(app, conditions)
     return _run(app, args.debug)
 
 

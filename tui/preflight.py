@@ -112,5 +112,8 @@ def preflight_error(findings: list[Finding], path: Path | str) -> PreflightError
     if not has_errors(findings):
         return None
     lines = error_lines(findings, path)
-    more = f" (and {len(lines) - 1} more errors)" if len(lines) > 1 else ""
+    more = ""
+    if len(lines) > 1:
+        noun = "error" if len(lines) == 2 else "errors"
+        more = f" (and {len(lines) - 1} more {noun}; `stagescope check` lists them)"
     return PreflightError(lines[0] + more)

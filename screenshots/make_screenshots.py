@@ -2,18 +2,21 @@
 
     python screenshots/make_screenshots.py
 
-The build screens replay the recorded builds of tests/data/multistage, so
-they look the same on every machine. The diff screen compares two stages of
-a real build of that Containerfile in a temporary buildah storage, which is
-deleted afterwards. That build needs buildah, root and the host's static
-busybox.
-With --no-buildah, or when buildah is missing, it shows a sample diff.
+The build screens, the teaching panel included, replay the recorded builds
+of tests/data/multistage, so they look the same on every machine. The diff
+screen compares two stages of a real build of that Containerfile, and the
+watch-mode screen shows a real rebuild after a file of a small context
+changed, both in a temporary buildah storage that is deleted afterwards.
+Those builds need buildah, root and the host's static busybox.
+With --no-buildah, or when buildah is missing, the diff screen shows a
+sample diff and there is no watch-mode screen.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -26,9 +29,11 @@ sys.path.insert(0, str(REPO))
 from textual.pilot import Pilot  # noqa: E402
 
 from engine.baseimages import ensure_busybox_image  # noqa: E402
+from engine.breakpoints import Position  # noqa: E402
 from engine.buildah import Buildah, StorageOptions  # noqa: E402
 from engine.plan import load_plan  # noqa: E402
 from engine.runner import BuildRequest, BuildSession, State  # noqa: E402
+from tests.tui import insight_scenes  # noqa: E402
 from tests.tui import snapshot_scenes as scenes  # noqa: E402
 from tests.tui.conftest import (  # noqa: E402
     CONTAINERFILE,
@@ -36,6 +41,7 @@ from tests.tui.conftest import (  # noqa: E402
     fixed_clock,
     recording,
 )
+from tests.tui.live_helpers import wait_until  # noqa: E402
 from tui.app import StagescopeApp  # noqa: E402
 from tui.factory import create_app  # noqa: E402
 from tui.screens.actions import diff_request  # noqa: E402
@@ -67,6 +73,8 @@ async def recorded_screens(logs: Path) -> None:
     await capture(replay_app("breakpoint", logs), scenes.settle, "paused")
     await capture(replay_app("failure", logs), scenes.settle, "failed")
     await capture(replay_app("passing", logs), scenes.show_help, "help")
+    teaching = insight_scenes.insight_app(logs)
+    await capture(teaching, insight_scenes.show_teaching, "teaching")
 
 
 async def sample_diff_screen(logs: Path) -> None:
@@ -104,6 +112,39 @@ async def live_diff_screen(buildah: Buildah, logs: Path) -> None:
     await capture(app, scene, "diff")
 
 
+WATCHED_CONTAINERFILE = """\
+FROM localhost/busybox AS build
+WORKDIR /src
+COPY greet.sh ./
+RUN sh greet.sh > greeting.txt
+
+FROM localhost/busybox
+COPY --from=build /src/greeting.txt /greeting.txt
+CMD ["cat", "/greeting.txt"]
+"""
+
+
+async def watch_screen(buildah: Buildah, folder: Path, logs: Path) -> None:
+    """Build a small context in watch mode, change a file, and show the rebuild."""
+    context = folder / "watched"
+    context.mkdir()
+    (context / "Containerfile").write_text(WATCHED_CONTAINERFILE)
+    script = context / "greet.sh"
+    script.write_text("echo hello\n")
+    request = BuildRequest(context, context / "Containerfile", buildah)
+    app = create_app(request.load_plan(), request=request, watch=True, log_root=logs)
+
+    async def scene(pilot: Pilot[int]) -> None:
+        await scenes.settle(pilot)
+        script.write_text("echo hello, world\n")
+        model = app.model
+        await wait_until(pilot, lambda: model.report is not None, "the rebuild")
+        app.build_screen.point_at(Position(0, 3))
+        await pilot.pause()
+
+    await capture(app, scene, "watch")
+
+
 def buildah_works() -> bool:
     return shutil.which("buildah") is not None and Path("/bin/busybox").exists()
 
@@ -127,8 +168,11 @@ def main() -> int:
         )
         buildah = Buildah(storage=storage, isolation="chroot")
         ensure_busybox_image(buildah)
+        # Keep the build records of these builds out of the user's cache.
+        os.environ["XDG_CACHE_HOME"] = f"{folder}/cache"
         try:
             asyncio.run(live_diff_screen(buildah, logs))
+            asyncio.run(watch_screen(buildah, Path(folder), logs))
         finally:
             buildah.call("rm", "--all")
             buildah.call("rmi", "--all", "--force")

@@ -45,7 +45,9 @@ STAGE_MOUNT = "/stage"
 """Mount point of the inspected image's root folder inside a toolbox shell."""
 
 SHELLS = ("/bin/bash", "/bin/sh")
-"""Shells tried in order; bash first because it reads HISTFILE for sure."""
+"""Shells tried in order. bash comes first because it reads HISTFILE at start,
+while busybox ash may be built without history support (Debian 12's
+busybox-static is)."""
 
 HISTORY_FOLDER = "/.stagescope"
 HISTORY_FILE = f"{HISTORY_FOLDER}/history"
@@ -221,9 +223,9 @@ def find_shell(root: str) -> str | None:
 def write_history(root: str, command: str) -> bool:
     """Put `command` in a history file inside the container; return success.
 
-    The folder is world-writable and not sticky so that the shell, whatever
-    user it runs as, can rewrite the file when it exits (bash writes a
-    temporary file next to it and renames it).
+    The folder is world-writable and not sticky, so the shell can rewrite or
+    replace the file when it saves its history on exit, whatever user it runs
+    as.
     """
     folder = os.path.join(root, HISTORY_FOLDER.lstrip("/"))
     path = os.path.join(folder, "history")

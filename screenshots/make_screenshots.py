@@ -140,7 +140,8 @@ async def watch_screen(buildah: Buildah, folder: Path, logs: Path) -> None:
         model = app.model
         await wait_until(pilot, lambda: model.report is not None, "the rebuild")
         app.build_screen.point_at(Position(0, 3))
-        await pilot.pause()
+        # The footer redraws its keys a moment after the rebuild's last event.
+        await pilot.pause(0.5)
 
     await capture(app, scene, "watch")
 

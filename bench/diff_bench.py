@@ -69,8 +69,9 @@ def main() -> int:
     tree_a, tree_b = str(args.root / "a"), str(args.root / "b")
     check_result(diff_trees(tree_a, tree_b), expected)
 
+    load_before = os.getloadavg()[0]
     timings = time_all(tree_a, tree_b, args.rounds)
-    print_report(timings, args.files)
+    print_report(timings, args.files, load_before)
     if args.clean:
         shutil.rmtree(args.root)
     return 0
@@ -243,7 +244,11 @@ def run_diff_rq(tree_a: str, tree_b: str) -> None:
         sys.exit(f"diff -rq failed with exit status {process.returncode}")
 
 
-def time_all(tree_a: str, tree_b: str, rounds: int) -> dict[str, list[float]]:
+Timings = dict[str, list[tuple[float, float]]]
+"""(wall seconds, CPU seconds) per round, by case."""
+
+
+def time_all(tree_a: str, tree_b: str, rounds: int) -> Timings:
     cases: dict[str, Callable[[], object]] = {
         "floor": lambda: floor_walk(tree_a) + floor_walk(tree_b),
         "floor (paths)": lambda: floor_walk_paths(tree_a) + floor_walk_paths(tree_b),
@@ -253,28 +258,44 @@ def time_all(tree_a: str, tree_b: str, rounds: int) -> dict[str, list[float]]:
     }
     for action in cases.values():  # warm the page cache and the code paths
         action()
-    timings: dict[str, list[float]] = {name: [] for name in cases}
+    timings: Timings = {name: [] for name in cases}
     for _ in range(rounds):
         for name, action in cases.items():
-            started = time.perf_counter()
-            action()
-            timings[name].append(time.perf_counter() - started)
+            timings[name].append(measure(action))
     return timings
 
 
-def print_report(timings: dict[str, list[float]], files: int) -> None:
-    floor = statistics.median(timings["floor"])
-    floor_min = min(timings["floor"])
+def measure(action: Callable[[], object]) -> tuple[float, float]:
+    """Run `action`; return its wall time and the CPU time of this process and
+    of the child processes it waited for (diff_trees workers, diff -rq)."""
+    before = os.times()
+    started = time.perf_counter()
+    action()
+    wall = time.perf_counter() - started
+    after = os.times()
+    cpu = sum(after[:4]) - sum(before[:4])
+    return wall, cpu
+
+
+def print_report(timings: Timings, files: int, load_before: float) -> None:
+    walls = {name: [wall for wall, _ in values] for name, values in timings.items()}
+    floor = statistics.median(walls["floor"])
+    floor_min = min(walls["floor"])
     cpus = len(os.sched_getaffinity(0))
-    print(f"\n{files} files per tree, {cpus} CPUs, {len(timings['floor'])} rounds\n")
-    print("| case | median s | min s | median / floor | min / floor min |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    rounds = len(walls["floor"])
+    load = f"1-minute load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
+    print(f"\n{files} files per tree, {cpus} CPUs, {rounds} rounds, {load}\n")
+    print(
+        "| case | median s | min s | median / floor | min / floor min | median CPU s |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, values in timings.items():
-        median = statistics.median(values)
-        best = min(values)
+        median = statistics.median(walls[name])
+        best = min(walls[name])
+        cpu = statistics.median(cpu for _, cpu in values)
         print(
             f"| {name} | {median:.3f} | {best:.3f} | "
-            f"{median / floor:.2f} | {best / floor_min:.2f} |"
+            f"{median / floor:.2f} | {best / floor_min:.2f} | {cpu:.2f} |"
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -13,10 +14,12 @@ import pytest
 
 from engine import cli
 from engine.buildah import Buildah
+from engine.commands.diff import print_file_diff, print_report
 from engine.diff import (
     DiffError,
     Entry,
     FilesystemDiff,
+    Modification,
     diff_file,
     diff_image_file,
     diff_images,
@@ -321,6 +324,57 @@ def test_human_size_units() -> None:
     assert human_size(1023) == "1023 B"
     assert human_size(1536) == "1.5 KiB"
     assert human_size(5 << 20) == "5.0 MiB"
+
+
+def sample_diff() -> FilesystemDiff:
+    return FilesystemDiff(
+        added=(
+            Entry("/opt", "dir", 0),
+            Entry("/opt/app", "file", 5000),
+            Entry("/opt/lib", "dir", 0),
+            Entry("/opt/lib/x.so", "file", 3000),
+        ),
+        removed=(Entry("/etc/old.conf", "file", 10),),
+        modified=(
+            Modification("/bin/sh", ("mode",), 100, 100),
+            Modification("/etc/passwd", ("content",), 500, 520),
+        ),
+    )
+
+
+def test_print_report_largest_first() -> None:
+    output = io.StringIO()
+    print_report(sample_diff(), ("a", "b"), 20, output)
+    lines = output.getvalue().splitlines()
+    assert "  added:    4 paths, 7.8 KiB in files" in lines
+    assert "  removed:  1 path, 10 B in files" in lines
+    tree = lines[
+        lines.index("+ added, - removed, ~ modified; sizes are bytes changed") + 1 :
+    ]
+    assert tree == [
+        "+ /opt/  dir with 3 paths below, 7.8 KiB",
+        "  /etc/  2 paths changed, 530 B",
+        "~     passwd  content, 500 B -> 520 B",
+        "-     old.conf  file, 10 B",
+        "~ /bin/sh  mode",
+    ]
+
+
+def test_print_report_limit_hides_rest() -> None:
+    output = io.StringIO()
+    print_report(sample_diff(), ("a", "b"), 1, output)
+    text = output.getvalue()
+    assert "+ /opt/" in text
+    assert "/etc/" not in text
+    assert "... 2 more with 3 paths changed, 530 B; --limit 0 shows all" in text
+
+
+def test_print_file_diff_binary_sizes(trees: tuple[Path, Path]) -> None:
+    (trees[1] / "bin" / "tool").write_bytes(b"\x7fELF" + b"\0" * 100)
+    output = io.StringIO()
+    result = diff_file(str(trees[0]), str(trees[1]), "/bin/tool")
+    print_file_diff(result, ("a", "b"), output)
+    assert output.getvalue() == "/bin/tool: binary; 64 B -> 104 B (+40 B)\n"
 
 
 # One file and paths inside a root

@@ -36,7 +36,7 @@ SEVERITY_ORDER = ("error", "warning", "info")
 
 class InsightModel(BuildModel):
     """A BuildModel that also keeps findings, miss reasons, sizes and, in
-    watch mode, predictions. Like BuildModel it knows nothing of Textual."""
+    watch mode, predictions. Like BuildModel it does not use Textual."""
 
     def __init__(
         self,

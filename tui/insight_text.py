@@ -1,10 +1,10 @@
 """Short texts that mark findings, predictions and sizes in the steps table
 and the stage graph.
 
-In the steps table, the line cell carries the worst finding on that line
-(`✘` error, `▲` warning, `ℹ` info), and the cache cell shows the prediction
-of a watch-mode rebuild until the step finishes (`→miss`, `→hit`), then
-buildah's result, marked `≠` when the prediction was wrong. In the graph,
+In the steps table, the line cell carries the worst finding on that line:
+`✘` error, `▲` warning, `ℹ` info. Until a step of a watch-mode rebuild
+finishes, its cache cell shows the prediction (`→miss`, `→hit`). Then it
+shows buildah's result, marked `≠` when the prediction was wrong. In the graph,
 each stage gets a note (its predicted reruns, its size and summary, its
 findings) and each COPY --from edge the files and bytes it carried.
 """

@@ -51,7 +51,7 @@ class Preflight:
         self, check: Check | None, findings: Sequence[Finding] | None = None
     ) -> None:
         self.check = check
-        self._given = list(findings) if findings is not None else None
+        self._startup_findings = list(findings) if findings is not None else None
 
     def run(self) -> list[Finding] | None:
         """Return the findings for the next build, or None without checks.
@@ -60,8 +60,8 @@ class Preflight:
         started, serve the first build; every later build is checked anew.
         Blocks on buildah, so call it from a worker.
         """
-        if self._given is not None:
-            findings, self._given = self._given, None
+        if self._startup_findings is not None:
+            findings, self._startup_findings = self._startup_findings, None
             return findings
         return self.check() if self.check is not None else None
 

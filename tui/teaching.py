@@ -4,7 +4,7 @@
 selected line does (by keyword and flags, with its real stage names, paths
 and values), which ARG and ENV values it can see, where its stage sits in the
 graph, and why the final image is small, with the sizes and crossings of the
-last finished build when there is one. It knows nothing of Textual.
+last finished build when there is one. It does not use Textual.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def copy_from_text(model: InsightModel, instruction: Instruction) -> str:
     source = instruction.flag("from") or ""
     paths = " ".join(instruction.arguments[:-1])
     destination = instruction.arguments[-1] if instruction.arguments else "?"
-    here = plan.stages[instruction.stage].label
+    target = plan.stages[instruction.stage].label
     stage = plan.stage_named(source)
     if stage is None or stage.index >= instruction.stage:
         return (
@@ -160,7 +160,7 @@ def copy_from_text(model: InsightModel, instruction: Instruction) -> str:
         )
     text = (
         f"COPY --from={source} copies {paths} out of the finished image of stage "
-        f"{stage.label} into {destination} of stage {here}. Only these paths cross "
+        f"{stage.label} into {destination} of stage {target}. Only these paths cross "
         f"over: the rest of {_named(stage)}, such as compilers, caches and "
         f"sources, stays behind. Buildah builds {_named(stage)} first."
     )

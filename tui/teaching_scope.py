@@ -1,4 +1,4 @@
-"""Which ARG and ENV values one line of a Containerfile can see.
+"""The ARG and ENV values that one line of a Containerfile can see.
 
 The rules, as Buildah applies them: an ARG before the first FROM is global,
 and only FROM lines can use it. Inside a stage it is empty until a bare

@@ -5,9 +5,9 @@ a BuildSession, so the app's build worker can start it and continue its
 pauses as usual. The watcher builds on threads of its own: `start` returns
 when the first build stops, and each later rebuild begins on the watcher's
 thread, with no worker. Before each rebuild the source calls `on_rebuild`
-with the plan it builds, so the app can forget the last build first; then
-the `prediction` event, the build's own events and `rebuild-finished` follow
-through `on_event`.
+with the plan it builds, so that the app can forget the last build first.
+Then the `prediction` event, the build's own events and `rebuild-finished`
+follow through `on_event`.
 
 The watcher keeps the breakpoints: it moves them with their instructions
 when the Containerfile changes and reports each one an edit removed. Each
@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
 """How often a blocking control checks whether the watcher's build stopped."""
 CLOSE_TIMEOUT = 90.0
-"""How long `close` waits for the watcher to cancel its build and clean up;
-the watcher itself waits up to 60 s for a cancelled build."""
+"""How long `close` waits for the watcher to cancel its build and clean up.
+The watcher itself waits up to 60 s for a cancelled build."""
 
 
 class WatchSource:

@@ -1,8 +1,8 @@
 """The pre-flight findings of the Containerfile, one selectable row each.
 
 Each row shows the severity mark, the line and the message. Selecting a row
-(enter or a click) asks the build screen to jump to the step of that line.
-The panel hides itself when the check found nothing.
+(enter or a click) posts a `Jump` message, on which the build screen selects
+the step of that line. The panel hides itself when the check found nothing.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class FindingsPanel(OptionList):
     """Findings in line order; hidden while there are none."""
 
     class Jump(Message):
-        """The user selected the finding on `line` (None for a whole-file one)."""
+        """The user selected `finding`, whose line is None for a whole-file one."""
 
         def __init__(self, finding: Finding) -> None:
             super().__init__()

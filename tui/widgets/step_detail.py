@@ -1,4 +1,4 @@
-"""What the engine knows about the selected step, under the steps table.
+"""The engine's findings about the selected step, under the steps table.
 
 For a step: its cache result and why it missed, the prediction of a
 watch-mode rebuild, the bytes it added, what a COPY --from carried, and the
@@ -50,8 +50,8 @@ def step_text(
     text.append(_outcome(model, record), style="bold")
     added = model.step_added(record)
     if added is not None:
-        what = "base image" if record.step == 1 else "added"
-        text.append(f" · {what} {format_size(added)}")
+        kind = "base image" if record.step == 1 else "added"
+        text.append(f" · {kind} {format_size(added)}")
     size = model.sizes.get(record.image)
     if size is not None and record.step > 1:
         text.append(f" · image {format_size(size)}", style=muted)

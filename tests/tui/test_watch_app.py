@@ -14,6 +14,7 @@ from tests.tui.snapshot_scenes import settle
 from tui.app import StagescopeApp
 from tui.factory import create_app
 from tui.watching import WatchSource
+from tui.widgets.findings import FindingsPanel
 from tui.widgets.watch_panel import WatchPanel
 
 CONTAINERFILE = """\
@@ -27,6 +28,9 @@ COPY --from=build /src/count.txt /count.txt
 """
 
 SLOW_RUN = "RUN sleep 3 && wc -c input.txt > count.txt"
+ENV_FROM_ARG = "ARG MODE=demo\nENV MODE=${MODE}\n"
+"""Lines 8 and 9 of the edited file: an ENV that takes an ARG's value with no
+RUN after it, which the pre-flight check warns about."""
 
 
 def watch_text(app: StagescopeApp) -> str:
@@ -126,12 +130,14 @@ async def test_watch_drops_breakpoint_and_quits_clean(
         assert model.paused_at == Position(0, 4)
         containerfile = context / "Containerfile"
         text = containerfile.read_text()
-        containerfile.write_text(
-            text.replace("RUN wc -c input.txt > count.txt", SLOW_RUN)
-        )
+        edited = text.replace("RUN wc -c input.txt > count.txt", SLOW_RUN)
+        containerfile.write_text(edited + ENV_FROM_ARG)
         await wait_until(
             pilot, lambda: model.running == Position(0, 4), "the slow RUN to start"
         )
+        await wait_until(pilot, lambda: bool(model.findings), "the new check")
+        assert [(f.line, f.code) for f in model.findings] == [(9, "env-from-arg")]
+        assert app.build_screen.query_one(FindingsPanel).display
         assert [event.spec for event in model.dropped] == ["build:4"]
         assert any("breakpoint build:4 dropped" in text for text in notifications(app))
         assert app.source.breakpoints == []

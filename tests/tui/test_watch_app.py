@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,15 @@ async def test_watch_rebuilds_on_save(
         await settle(pilot)
         assert model.state is State.FINISHED
         assert app.build_screen.check_action("rebuild", ()) is False
+
+        # Buildah hashes content, not times: a touch predicts a miss that is a hit.
+        os.utime(context / "input.txt")
+        await wait_until(pilot, lambda: model.rebuilds == 2, "a second prediction")
+        await wait_until(pilot, lambda: model.report is not None, "the second report")
+        assert model.report is not None
+        assert model.report.mispredicted == ((0, 3, "cached"),)
+        assert "prediction wrong: build step 3 was a cache hit" in watch_text(app)
+        assert str(app.build_screen.steps.get_row_at(2)[5]) == "hit≠"
         await pilot.press("q")
     containers_after = {container["id"] for container in buildah.containers()}
     assert containers_after == containers_before

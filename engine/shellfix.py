@@ -35,7 +35,7 @@ from pathlib import Path
 
 from engine.breakpoints import Breakpoint, Position
 from engine.errors import StagescopeError
-from engine.plan import Plan
+from engine.plan import Plan, load_plan
 from engine.prediction import follow_breakpoints
 from engine.runner import BuildSession
 
@@ -43,6 +43,18 @@ BACKUP_SUFFIX = ".stagescope-backup"
 
 IGNORED_COMMANDS = frozenset({"exit", "logout", "history", "clear", "reset"})
 """Commands that leave or manage the shell, which never belong in a RUN."""
+
+LOOKING_COMMANDS = frozenset(
+    {
+        "cat", "df", "du", "env", "file", "head", "id", "less", "ls",
+        "more", "printenv", "ps", "pwd", "stat", "tail", "tree", "type", "uname",
+        "which", "whoami",
+    }
+)  # fmt: skip
+"""Commands that only look around, unless their output is redirected. In a RUN
+they change nothing, and one that failed in the shell would fail the build."""
+
+_SHELL_OPERATORS = re.compile(r"[>|;&`]|\$\(")
 
 _TIMESTAMP = re.compile(r"^#\d+$")
 _ESCAPE_DIRECTIVE = re.compile(r"^#\s*escape\s*=\s*(\S)\s*$", re.IGNORECASE)
@@ -78,14 +90,18 @@ def useful_commands(history: Iterable[str]) -> list[str]:
     """Return the commands worth repeating in a RUN, in order.
 
     Drops blank lines, bash's timestamp lines, commands that leave or manage
-    the shell, and repeats of the command just before.
+    the shell, commands that only look around (`ls`, `cat FILE`, ...), and
+    repeats of the command just before.
     """
     commands: list[str] = []
     for line in history:
         command = line.strip()
         if not command or _TIMESTAMP.match(command):
             continue
-        if _first_word(command) in IGNORED_COMMANDS:
+        word = _first_word(command)
+        if word in IGNORED_COMMANDS:
+            continue
+        if word in LOOKING_COMMANDS and not _SHELL_OPERATORS.search(command):
             continue
         if commands and commands[-1] == command:
             continue
@@ -160,12 +176,31 @@ def backup_path(path: Path) -> Path:
     return candidate
 
 
-def apply_fix(fix: ShellFix) -> Path:
+def check_fix(
+    fix: ShellFix, build_args: dict[str, str] | None = None, target: str | None = None
+) -> None:
+    """Raise StagescopeError when the edited text is not a valid Containerfile."""
+    with tempfile.TemporaryDirectory(prefix="stagescope-fix-") as folder:
+        path = Path(folder) / fix.path.name
+        path.write_text(fix.new_text, encoding="utf-8")
+        try:
+            load_plan(path, build_args, target)
+        except StagescopeError as error:
+            message = error.message.replace(str(path), str(fix.path))
+            raise StagescopeError(f"the fix is not valid: {message}") from None
+
+
+def apply_fix(
+    fix: ShellFix, build_args: dict[str, str] | None = None, target: str | None = None
+) -> Path:
     """Back the Containerfile up, write the fix, and return the backup's path.
 
-    Raises StagescopeError when the file changed since the fix was proposed,
-    or cannot be written; the file is then left as it was.
+    The edited text is checked first, with the build's arguments and target.
+    Raises StagescopeError when it is invalid, when the file changed since the
+    fix was proposed, or when it cannot be written. The file is then left as
+    it was.
     """
+    check_fix(fix, build_args, target)
     try:
         current = fix.path.read_text(encoding="utf-8")
     except OSError as error:

@@ -114,7 +114,7 @@ CONDITIONS = """\
 FROM localhost/busybox
 ARG TOKEN
 RUN echo "quick $TOKEN"
-RUN sleep 1.5 && echo "slow $TOKEN"
+RUN sleep 3 && echo "slow $TOKEN"
 RUN echo "marker $TOKEN"
 RUN head -c 3000000 /dev/zero > /big.bin && echo "$TOKEN"
 RUN echo "last $TOKEN"
@@ -124,7 +124,7 @@ RUN echo "last $TOKEN"
 @pytest.mark.parametrize(
     ("condition", "after_line", "detail"),
     [
-        ("duration>1", 4, "it ran"),
+        ("duration>2", 4, "it ran"),
         ("output~^marker ", 5, "it printed 'marker "),
         ("size>2MB", 6, "it added 3.0 MB"),
     ],

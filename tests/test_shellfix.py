@@ -40,20 +40,38 @@ def plan_of(tmp_path: Path, text: str = CONTAINERFILE) -> Plan:
 def test_useful_commands_drop_noise() -> None:
     history = [
         "#1700000000",
-        "ls /",
-        "ls /",
+        "touch /a",
+        "touch /a",
         "",
         "mkdir -p /data",
         "  exit 3",
         "history",
         "echo 'unclosed",
-        "ls /",
+        "touch /a",
     ]
     assert useful_commands(history) == [
-        "ls /",
+        "touch /a",
         "mkdir -p /data",
         "echo 'unclosed",
-        "ls /",
+        "touch /a",
+    ]
+
+
+def test_useful_commands_drop_looking_around() -> None:
+    history = [
+        "ls -l /data",
+        "cat /etc/os-release",
+        "pwd",
+        "cat /a > /b",
+        "ls | wc -l",
+        "find / -name x -delete; true",
+        "cd /src",
+    ]
+    assert useful_commands(history) == [
+        "cat /a > /b",
+        "ls | wc -l",
+        "find / -name x -delete; true",
+        "cd /src",
     ]
 
 
@@ -127,6 +145,16 @@ def test_apply_backs_up_and_refuses_a_changed_file(tmp_path: Path) -> None:
     second = apply_fix(propose_fix(load_plan(path), Position(0, 2), ["false"]))
     assert second.name == f"Containerfile{BACKUP_SUFFIX}.1"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+def test_apply_rejects_an_invalid_edit(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path)
+    fix = propose_fix(plan, Position(0, 2), [], "BOGUS thing")
+    with pytest.raises(StagescopeError) as error:
+        apply_fix(fix)
+    assert error.value.message.startswith(f"the fix is not valid: {plan.path}:2:")
+    assert plan.path.read_text() == CONTAINERFILE
+    assert list(tmp_path.iterdir()) == [plan.path]
 
 
 def test_resume_with_fix_keeps_breakpoints_on_their_instructions(

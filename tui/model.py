@@ -92,6 +92,8 @@ class BuildModel:
         self.paused_at: Position | None = None
         self.pause_reason: str | None = None
         self.paused_image: str | None = None
+        self.pause: BuildPaused | None = None
+        """The event of the current pause, with its variables and condition."""
         self.failure: StepFailed | None = None
         self.final_image: str | None = None
         self.build_seconds: float | None = None
@@ -113,6 +115,7 @@ class BuildModel:
         self.pause_target = Position(*event.pause_at) if event.pause_at else None
         self.paused_at = None
         self.pause_reason = None
+        self.pause = None
         self.failure = None
         self.cancel_reason = None
         self.build_seconds = None
@@ -165,6 +168,7 @@ class BuildModel:
         self.state = State.FAILED if event.reason == "failure" else State.PAUSED
         self.pause_reason = event.reason
         self.paused_image = event.image
+        self.pause = event
         self.pause_target = None
         if event.stage is not None and event.step is not None:
             self.paused_at = Position(event.stage, event.step)

@@ -205,7 +205,8 @@ def offer_fix(
         print("Nothing written.")
         return False
     try:
-        backup = apply_fix(fix)
+        request = session.request
+        backup = apply_fix(fix, request.build_arg_values, request.target)
         dropped = resume_with_fix(session)
     except StagescopeError as error:
         print(f"stagescope: error: {error.message}", file=sys.stderr)

@@ -17,13 +17,18 @@ import threading
 from types import FrameType
 from typing import TextIO
 
-from engine.commands.build_options import breakpoints_from_args, request_from_args
+from engine.commands.build_options import (
+    breakpoints_from_args,
+    conditions_from_args,
+    request_from_args,
+)
 from engine.commands.run import (
     SIGNAL_EXIT_CODES,
     EventPrinter,
     JsonPrinter,
     ProgressPrinter,
 )
+from engine.conditions import watch_conditions
 from engine.events import (
     BreakpointDropped,
     BuildCancelled,
@@ -47,7 +52,15 @@ def run_watch(args: argparse.Namespace) -> int:
     printer: EventPrinter = (
         JsonPrinter(sys.stdout) if args.json else WatchPrinter(plan, sys.stdout)
     )
-    watcher = Watcher(request, breakpoints_from_args(args), on_event=printer.print)
+    conditions = conditions_from_args(args)
+    watcher = Watcher(
+        request,
+        breakpoints_from_args(args),
+        on_event=printer.print,
+        on_session=lambda session: watch_conditions(session).conditions.extend(
+            conditions
+        ),
+    )
     if isinstance(printer, WatchPrinter):
         printer.watcher = watcher
 

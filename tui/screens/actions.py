@@ -169,9 +169,10 @@ def open_shell(screen: BuildScreen) -> None:
         screen.notify(REPLAY_HAS_NO_IMAGES.format(what="a shell"), severity="warning")
         return
     context = shell_context(screen.model, target)
+    history: list[str] = []
     try:
         with app.suspend():
-            code = run_shell(app.buildah, target.image, context)
+            code = run_shell(app.buildah, target.image, context, history=history)
     except SuspendNotSupported:
         screen.notify("This terminal cannot hand over to a shell", severity="error")
         return
@@ -182,3 +183,4 @@ def open_shell(screen: BuildScreen) -> None:
         screen.notify(error.message, title="Shell", severity="error")
         return
     screen.notify(f"Shell in {target.label} exited with status {code}")
+    screen.shell_exited(target.image, history)

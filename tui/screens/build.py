@@ -36,6 +36,7 @@ from tui.format import format_seconds, shorten
 from tui.model import BuildModel
 from tui.replay import END_OF_RECORDING
 from tui.screens.actions import diff_request, shell_image
+from tui.screens.debugger import DEBUGGER_ACTIONS, DEBUGGER_BINDINGS, DebuggerActions
 from tui.screens.insight_views import InsightViews
 from tui.widgets.findings import FindingsPanel
 from tui.widgets.log_panel import LogPanel
@@ -44,6 +45,7 @@ from tui.widgets.status_bar import StatusBar
 from tui.widgets.step_detail import StepDetail
 from tui.widgets.step_table import StepTable
 from tui.widgets.teaching import TeachingPanel
+from tui.widgets.variables_panel import VariablesPanel
 from tui.widgets.watch_panel import WatchPanel
 
 if TYPE_CHECKING:
@@ -52,7 +54,7 @@ if TYPE_CHECKING:
 _NOT_SHOWN = Position(-1, -1)
 
 
-class BuildScreen(InsightViews, Screen[None]):
+class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
     BINDINGS = [
         Binding(
             "b", "toggle_breakpoint", "Breakpoint", id="stagescope.breakpoint",
@@ -98,6 +100,7 @@ class BuildScreen(InsightViews, Screen[None]):
             tooltip="Show or hide what the selected line does and how the stages "
             "connect",
         ),
+        *DEBUGGER_BINDINGS,
     ]  # fmt: skip
 
     following: var[bool] = var(True)
@@ -122,6 +125,7 @@ class BuildScreen(InsightViews, Screen[None]):
             with Vertical(id="detail"):
                 yield StepTable(id="steps")
                 yield StepDetail(id="step-detail")
+                yield VariablesPanel(id="variables")
                 with Horizontal(id="lower"):
                     yield LogPanel(self.max_log_lines, id="log")
                     yield TeachingPanel(id="teaching")
@@ -174,6 +178,7 @@ class BuildScreen(InsightViews, Screen[None]):
         )
         self.set_class(self.model.state is State.RUNNING, "-running")
         self.refresh_insight()
+        self.refresh_variables()
 
     def show_event(self, event: Event) -> None:
         if isinstance(event, StepStarted) and self.following:
@@ -316,6 +321,8 @@ class BuildScreen(InsightViews, Screen[None]):
             return self.can_teach()
         if action == "rebuild":
             return not getattr(app.source, "watching", False)
+        if action in DEBUGGER_ACTIONS:
+            return self.check_debugger_action(action)
         return True
 
     def _breakpoint_target(self) -> tuple[Position, str] | None:

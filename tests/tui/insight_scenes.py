@@ -46,7 +46,11 @@ def insight_app(log_root: Path) -> StagescopeApp:
 async def show_insight(pilot: Pilot[int]) -> None:
     """The finished build with the COPY --from step of stage final selected."""
     await settle(pilot)
-    stagescope(pilot).build_screen.point_at(COPY_FROM_BUILD)
+    app = stagescope(pilot)
+    app.build_screen.point_at(COPY_FROM_BUILD)
+    # A notification expires after some seconds of real time, which a slow
+    # machine can exceed, so the pictures leave them out.
+    app.clear_notifications()
     await pilot.pause()
 
 

@@ -1,4 +1,4 @@
-"""Parsing `--break-if` conditions, and the hook that asks a session to pause."""
+"""Parsing `--break-if` conditions, and the hook that requests pauses."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def finished(step: int, seconds: float, cached: bool = False, image: Any = "b") 
     return StepFinished(stage=0, step=step, image=image, cached=cached, seconds=seconds)
 
 
-def test_duration_fires_on_slow_steps_that_missed_the_cache(tmp_path: Path) -> None:
+def test_duration_fires_on_slow_misses(tmp_path: Path) -> None:
     session = FakeSession(tmp_path)
     watch = ConditionWatch(session, parse_conditions(["duration>2"]))
     watch(finished(2, 1.0))
@@ -124,7 +124,7 @@ def test_duration_fires_on_slow_steps_that_missed_the_cache(tmp_path: Path) -> N
     assert session.requests == [(Position(0, 4), "duration>2", "line 4: it ran 2.5 s")]
 
 
-def test_output_fires_on_the_step_that_printed_the_line(tmp_path: Path) -> None:
+def test_output_fires_on_printing_step(tmp_path: Path) -> None:
     session = FakeSession(tmp_path)
     watch = ConditionWatch(session, parse_conditions(["output~^two$"]))
     watch(LogLine(stage=0, step=2, text="one"))

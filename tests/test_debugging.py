@@ -156,7 +156,7 @@ def test_condition_pauses_after_the_step(
     assert len(build.recorder.snapshot().of(BuildPaused)) == 1
 
 
-def test_condition_on_the_last_step_lets_the_build_finish(
+def test_condition_on_last_step_finishes(
     buildah: Buildah, busybox_image: str, tmp_path: Path
 ) -> None:
     build = new_build(buildah, tmp_path, CONDITIONS)
@@ -185,7 +185,7 @@ def stdin_from(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def test_shell_history_becomes_a_run_that_the_resumed_build_runs(
+def test_shell_history_fix_resumes(
     buildah: Buildah, busybox_image: str, tmp_path: Path
 ) -> None:
     build = new_build(buildah, tmp_path, FAILING)

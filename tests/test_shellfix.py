@@ -118,7 +118,7 @@ def test_fix_at_the_end_of_a_stage(tmp_path: Path) -> None:
     assert lines[3:6] == ["    three", "RUN true", ""]
 
 
-def test_fix_at_the_end_of_a_file_without_final_newline(tmp_path: Path) -> None:
+def test_fix_after_unterminated_last_line(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, "FROM localhost/busybox\r\nRUN a")
     fix = propose_fix(plan, Position(0, 3), ["b"])
     assert fix.new_text == "FROM localhost/busybox\r\nRUN a\r\nRUN b"

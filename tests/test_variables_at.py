@@ -69,7 +69,7 @@ def test_build_args_override_every_declaration(tmp_path: Path) -> None:
     assert "OTHER" not in args
 
 
-def test_args_do_not_reach_stages_built_on_the_stage(tmp_path: Path) -> None:
+def test_args_skip_derived_stages(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, {"LEVEL": "9"})
     assert args_at(plan, Position(1, 3)) == {}
     assert args_at(plan, Position(1, 4)) == {"LEVEL": ArgValue("9", "--build-arg", 19)}

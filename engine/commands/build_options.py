@@ -72,8 +72,9 @@ def add_build_options(parser: argparse.ArgumentParser) -> None:
         metavar="CONDITION",
         help="pause after any step that meets CONDITION: duration>SECONDS "
         "(ran longer, e.g. duration>30 or duration>2m), output~REGEX (printed "
-        "a matching line), size>BYTES (grew the image by more, e.g. size>100MB); "
-        "the step finishes first, as buildah cannot stop inside a step",
+        "a matching line), size>BYTES (added more in its layers, e.g. "
+        "size>100MB); the step finishes first, as buildah cannot stop inside a "
+        "step",
     )
     add_storage_options(parser)
 

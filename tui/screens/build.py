@@ -228,8 +228,13 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         what = f": {shorten(event.instruction, 60)}" if event.instruction else ""
         if event.reason == END_OF_RECORDING:
             self.notify(f"The recording ends before {label} step {event.step}")
+        elif event.instruction is None:
+            self.notify(f"Paused at the end of stage {label}, on its finished image")
         else:
             self.notify(f"Paused before {label} step {event.step}{what}")
+        if event.condition:
+            detail = event.condition_detail or ""
+            self.notify(detail, title=f"Condition {event.condition} met")
 
     # Selection
 

@@ -21,6 +21,7 @@ from engine.diff import (
     diff_images,
     human_size,
 )
+from engine.errors import UsageError
 from engine.termination import exit_on_termination_signals
 
 DEFAULT_LIMIT = 20
@@ -59,8 +60,8 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_LIMIT,
         metavar="N",
         help=(
-            "entries visible per folder in the tree, largest changes first "
-            f"(default {DEFAULT_LIMIT}; 0 shows all)"
+            "maximum entries listed per folder in the tree, largest changes "
+            f"first (default {DEFAULT_LIMIT}; 0 lists all)"
         ),
     )
     add_storage_options(parser)
@@ -68,6 +69,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json and args.path:
+        raise UsageError("--json and --path cannot be combined: leave one out")
     buildah = buildah_from_args(args)
     labels = (args.image_a, args.image_b)
     output = io.StringIO()
@@ -131,7 +134,7 @@ def print_file_diff(diff: FileDiff, labels: tuple[str, str], out: TextIO) -> Non
 
 
 def _describe_data(diff: FileDiff, labels: tuple[str, str]) -> str:
-    """Describe two sides that cannot be visible as text."""
+    """Describe two sides that cannot be shown as text."""
     before, after = diff.before, diff.after
     reason = diff.not_text or "not text"
     if before is None and after is not None:
@@ -249,7 +252,7 @@ def _change_weight(change: Modification) -> int:
 
 
 def render_tree(root: _Node, limit: int) -> list[str]:
-    """Return one line per visible node: marker column, indentation, name, detail."""
+    """Return one line per listed node: marker column, indentation, name, detail."""
     lines = []
     if root.marker != " ":
         lines.append(f"{root.marker} /  {root.detail}")

@@ -69,7 +69,8 @@ class VariablesPanel(VerticalScroll):
         assert pause.variables is not None
         where = f"step {pause.step}"
         if pause.stage is not None:
-            where = f"{model.plan.stages[pause.stage].label} {where}"
+            stage = model.plan.stages[pause.stage]
+            where = f"{stage.name or f'stage {stage.index}'} {where}"
         self.border_title = f"Variables before {where}"
         self.border_subtitle = ""
         if pause.reason == "condition" and pause.condition:

@@ -6,6 +6,7 @@ Each scene drives an app to one state worth looking at, through Pilot.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -74,6 +75,20 @@ async def settle(pilot: Pilot[int]) -> None:
     await pilot.pause()
     for field in app.screen.query(Input):
         field.cursor_blink = False
+
+
+def without_notifications(
+    scene: Callable[[Pilot[int]], Awaitable[None]],
+) -> Callable[[Pilot[int]], Awaitable[None]]:
+    """Return `scene` followed by clearing the notifications. They expire after
+    seconds of real time, so a picture with them depends on the machine's speed."""
+
+    async def run(pilot: Pilot[int]) -> None:
+        await scene(pilot)
+        stagescope(pilot).clear_notifications()
+        await pilot.pause()
+
+    return run
 
 
 async def show_held_build(pilot: Pilot[int]) -> None:

@@ -125,5 +125,8 @@ async def show_diff_screen(pilot: Pilot[int]) -> None:
 
 async def show_help(pilot: Pilot[int]) -> None:
     await settle(pilot)
+    # Cleared before the help opens: the build screen under it keeps drawing
+    # the toasts it had when it was covered.
+    stagescope(pilot).clear_notifications()
     await pilot.press("question_mark")
     await pilot.pause()

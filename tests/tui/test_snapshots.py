@@ -48,5 +48,5 @@ def test_help_screen(snap_compare: Any, make_app: MakeApp) -> None:
     assert snap_compare(
         app,
         terminal_size=SIZE,
-        run_before=scenes.without_notifications(scenes.show_help),
+        run_before=scenes.show_help,
     )

@@ -89,13 +89,25 @@ def busybox_image(buildah: Buildah) -> str:
 
 
 @pytest.fixture(scope="session")
-def debian_image(buildah: Buildah) -> str:
+def debootstrap_temporary_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the folder where the Debian image's debootstrap run keeps its files,
+    private to this session so that other runs on the machine do not count."""
+    return tmp_path_factory.mktemp("debootstrap-temporary")
+
+
+@pytest.fixture(scope="session")
+def debian_image(buildah: Buildah, debootstrap_temporary_root: Path) -> str:
     """Return the reference of a Debian image made with debootstrap.
 
     This downloads the minbase packages from the host's Debian mirror once per
     session and takes about half a minute.
     """
-    return ensure_debian_image(buildah).reference
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(debootstrap_temporary_root)
+    try:
+        return ensure_debian_image(buildah).reference
+    finally:
+        tempfile.tempdir = saved
 
 
 def choose_storage(folder: Path) -> StorageOptions:

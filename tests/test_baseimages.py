@@ -6,7 +6,6 @@ import argparse
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -146,8 +145,10 @@ def test_debian_image_made_once(buildah: Buildah, debian_image: str) -> None:
     assert result.image_id == buildah.image_id(debian_image)
 
 
-def test_debian_leaves_no_temporary_folder(debian_image: str) -> None:
-    leftovers = list(Path(tempfile.gettempdir()).glob("stagescope-debootstrap-*"))
+def test_debian_leaves_no_temporary_folder(
+    debian_image: str, debootstrap_temporary_root: Path
+) -> None:
+    leftovers = list(debootstrap_temporary_root.glob("stagescope-debootstrap-*"))
     assert leftovers == []
 
 

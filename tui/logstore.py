@@ -1,20 +1,26 @@
 """The full build log on disk: one file per step, one for the whole run.
 
 The log widget keeps only the newest lines, so everything buildah printed is
-written here as it arrives, from the build thread. Each run (a start or a
-rebuild) gets a folder of its own holding `build.log` (all output, with a
-header per step), `stage<S>-step<K>.log` per step, and `events.jsonl`, which
-is a recording that `stagescope replay` reads.
+written here: events as they arrive, log lines in batches (see
+`tui.batcher`). Each run (a start or a rebuild) gets a folder of its own
+holding `build.log` (all output, with a header per step),
+`stage<S>-step<K>.log` per step, and `events.jsonl`, which is a recording
+that `stagescope replay` reads.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
+import operator
 import os
 import shutil
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import IO
 
@@ -27,6 +33,13 @@ KEEP_SESSIONS = 20
 """Log folders of earlier app sessions kept under the log root."""
 
 TAIL_CHUNK = 64 * 1024
+
+_LOG_LINE_JSON_FAST = tuple(f.name for f in dataclasses.fields(LogLine)) == (
+    "stage",
+    "step",
+    "text",
+)
+"""Whether `_event_json` writes every field of LogLine, so it can skip `to_json`."""
 
 
 def default_log_root() -> Path:
@@ -80,14 +93,27 @@ class LogStore:
         with self._lock:
             if self._events is None:
                 return
-            self._events.write(event.to_json() + "\n")
+            self._events.write(_event_json(event) + "\n")
             if isinstance(event, StepStarted):
                 assert self._build_log is not None
                 self._build_log.write(
                     f"STEP {event.stage}/{event.step}: {event.instruction}\n"
                 )
             elif isinstance(event, LogLine):
-                self._write_line(event)
+                self._write_lines(_position_of(event), [event.text])
+
+    def record_lines(self, lines: Sequence[LogLine]) -> None:
+        """Append log lines, as `record` does for each, in a few large writes."""
+        with self._lock:
+            if self._events is None:
+                return
+            self._events.write("".join([_event_json(line) + "\n" for line in lines]))
+            steps = itertools.groupby(lines, key=operator.attrgetter("stage", "step"))
+            for (stage, step), group in steps:
+                position = (
+                    None if stage is None or step is None else Position(stage, step)
+                )
+                self._write_lines(position, [line.text for line in group])
 
     def flush(self) -> None:
         with self._lock:
@@ -116,14 +142,11 @@ class LogStore:
         lines = read_tail(self.step_log(position), count + unseen)
         return lines[: len(lines) - unseen][-count:] if count else []
 
-    def _write_line(self, event: LogLine) -> None:
+    def _write_lines(self, position: Position | None, texts: list[str]) -> None:
+        """Write lines of one step to the build log and the step's log."""
         assert self._build_log is not None
-        self._build_log.write(event.text + "\n")
-        position = (
-            Position(event.stage, event.step)
-            if event.stage is not None and event.step is not None
-            else None
-        )
+        text = "\n".join(texts) + "\n"
+        self._build_log.write(text)
         if self._step_file is None or position != self._step_position:
             if self._step_file is not None:
                 self._step_file.close()
@@ -131,8 +154,8 @@ class LogStore:
                 self.step_log(position), "a", encoding="utf-8"
             )
             self._step_position = position
-        self._step_file.write(event.text + "\n")
-        self.written[position] = self.written.get(position, 0) + 1
+        self._step_file.write(text)
+        self.written[position] = self.written.get(position, 0) + len(texts)
 
     def _close_files(self) -> None:
         for handle in (self._build_log, self._events, self._step_file):
@@ -140,6 +163,27 @@ class LogStore:
                 handle.close()
         self._build_log = self._events = self._step_file = None
         self._step_position = None
+
+
+def _position_of(line: LogLine) -> Position | None:
+    if line.stage is None or line.step is None:
+        return None
+    return Position(line.stage, line.step)
+
+
+def _event_json(event: Event) -> str:
+    """Return `event.to_json()`, built directly for a log line.
+
+    A flood of output makes this the hottest call of the log path, and the
+    generic `to_json` is several times slower. The text matches
+    `json.dumps(..., ensure_ascii=False)`, which the tests check.
+    """
+    if type(event) is not LogLine or not _LOG_LINE_JSON_FAST:
+        return event.to_json()
+    stage = "null" if event.stage is None else str(event.stage)
+    step = "null" if event.step is None else str(event.step)
+    text = encode_basestring(event.text)
+    return f'{{"event": "log", "stage": {stage}, "step": {step}, "text": {text}}}'
 
 
 def read_tail(path: Path, count: int) -> list[str]:

@@ -4,7 +4,7 @@ Lines are plain text: ANSI escape sequences are removed, carriage-return
 progress output keeps its last state, and a line longer than
 `MAX_LINE_CHARS` is cut with a note of how much was left out (the full line
 is in the log file). At most `max_lines` lines are kept; older ones are
-dropped in chunks, so appending stays cheap at any volume.
+dropped as new ones arrive.
 """
 
 from __future__ import annotations
@@ -38,6 +38,14 @@ def clean_line(text: str) -> str:
         hidden = len(text) - MAX_LINE_CHARS
         text = f"{text[:MAX_LINE_CHARS]} … [{hidden:,} more characters in the log file]"
     return text
+
+
+def _max_cells(lines: list[str]) -> int:
+    """Return the width in cells of the widest of some clean lines."""
+    if all(map(str.isascii, lines)):
+        # Clean ASCII text has no control characters: one cell per character.
+        return max(map(len, lines))
+    return max(cell_len(line) for line in lines)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -81,11 +89,18 @@ class LogView(ScrollView, can_focus=True):
         """Add lines at the end; stay at the end if the view was there."""
         at_end = self.is_vertical_scroll_end or not self.lines
         start = len(self.lines)
-        new = [clean_line(text) for text in texts]
+        # A printable line that is not too long is already clean, and checking
+        # that in C keeps a flood of output cheap.
+        new = [
+            text
+            if text.isprintable() and len(text) <= MAX_LINE_CHARS
+            else clean_line(text)
+            for text in texts
+        ]
         if not new:
             return
         self.lines.extend(new)
-        self._width = max(self._width, max(cell_len(line) for line in new))
+        self._width = max(self._width, _max_cells(new))
         if self._pattern is not None:
             search = self._pattern.search
             self._matches += [start + i for i, line in enumerate(new) if search(line)]
@@ -96,11 +111,12 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
 
     def _prune(self) -> None:
-        # Dropping in chunks of a tenth keeps the cost of `del` rare.
+        # Keeping exactly `max_lines` keeps the virtual size, and so the
+        # screen's layout, unchanged while output floods in. Deleting the
+        # oldest lines of 10,000 takes well under a millisecond.
         excess = len(self.lines) - self.max_lines
         if excess <= 0:
             return
-        excess = max(excess, self.max_lines // 10)
         del self.lines[:excess]
         self.dropped += excess
         self._cache.clear()

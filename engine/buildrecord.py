@@ -244,6 +244,10 @@ def _path_digest(path: Path) -> str | None:
         if stat.S_ISLNK(status.st_mode):
             target = os.readlink(path)
             return f"link:{target} {mode:o}"
+        if not stat.S_ISREG(status.st_mode):
+            # Opening a FIFO would block until a writer appears; a device or
+            # socket has no content to hash either.
+            return f"special {stat.S_IFMT(status.st_mode):o} {mode:o}"
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             while chunk := handle.read(HASH_CHUNK):

@@ -106,6 +106,7 @@ def launch(arguments: list[str]) -> int:
         if error is not None:
             raise error
         plan = request.load_plan()
+        request.ensure_local_bases(plan)
         breakpoints = breakpoints_from_args(args)
         for breakpoint in breakpoints:
             breakpoint.resolve(plan)

@@ -68,9 +68,14 @@ def run(args: argparse.Namespace) -> int:
     if not report_before_build(request, version, args.json):
         return 1
     plan = request.load_plan()
+    request.ensure_local_bases(plan)
     conditions = conditions_from_args(args)
     printer: EventPrinter = (
-        JsonPrinter(sys.stdout) if args.json else ProgressPrinter(plan, sys.stdout)
+        JsonPrinter(sys.stdout)
+        if args.json
+        else ProgressPrinter(
+            plan, sys.stdout, tuple(request.buildah.storage.global_args())
+        )
     )
     session = BuildSession(request, plan, breakpoints_from_args(args), printer.print)
     attach(session)
@@ -243,9 +248,13 @@ class JsonPrinter(EventPrinter):
 class ProgressPrinter(EventPrinter):
     """Readable progress: each step with its stage, time and cache hit."""
 
-    def __init__(self, plan: Plan, stream: TextIO) -> None:
+    def __init__(
+        self, plan: Plan, stream: TextIO, storage_args: tuple[str, ...] = ()
+    ) -> None:
         self.plan = plan
         self.stream = stream
+        self.storage_args = storage_args
+        """Options that name the storage, repeated in the shell command it prints."""
         self.steps = 0
         self.cache_hits = 0
         self.previous_step_hit: dict[int, bool] = {}
@@ -305,3 +314,9 @@ class ProgressPrinter(EventPrinter):
             self.write(f"    {event.condition} met by the step before, {detail}")
         for line in describe_variables(event.variables):
             self.write(f"    {line}")
+        if event.reason == "failure" and event.image:
+            storage = " ".join(self.storage_args)
+            self.write(
+                "Open a shell in the state before the failed step with: "
+                f"stagescope shell {storage + ' ' if storage else ''}{event.image[:12]}"
+            )

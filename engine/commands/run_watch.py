@@ -49,6 +49,7 @@ def run_watch(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     request.buildah.ensure_usable()
     plan = request.load_plan()
+    request.ensure_local_bases(plan)
     printer: EventPrinter = (
         JsonPrinter(sys.stdout) if args.json else WatchPrinter(plan, sys.stdout)
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -111,6 +112,19 @@ class StagescopeApp(App[int]):
         self.push_screen("build")
         self.batcher.start()
         self.set_interval(TICK_SECONDS, self._tick)
+        self._previous_handlers: dict[int, object] = {}
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGTERM, signal.SIGHUP):
+                self._previous_handlers[number] = signal.signal(
+                    number, self._on_stop_signal
+                )
+
+    def _on_stop_signal(self, number: int, frame: object) -> None:
+        """Quit as `q` does on SIGTERM and SIGHUP (a closed terminal), so that
+        buildah, in its own process group, is stopped and cleaned up too."""
+        log.info("quitting on %s", signal.Signals(number).name)
+        self.source.cancel(signal.Signals(number).name)
+        self.call_later(self.run_action, "quit")
 
     def build_screen_ready(self) -> None:
         """Start the build once the build screen has its widgets."""
@@ -120,6 +134,8 @@ class StagescopeApp(App[int]):
             self.run_build("start")
 
     async def on_unmount(self) -> None:
+        for number, handler in getattr(self, "_previous_handlers", {}).items():
+            signal.signal(number, handler)  # type: ignore[arg-type]
         self._quitting = True
         self.source.cancel("quit")
         await self._close_source()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -186,6 +188,11 @@ def open_shell(session: BuildSession) -> list[str]:
         )
     except StagescopeError as error:
         print(f"stagescope: error: {error.message}", file=sys.stderr)
+    finally:
+        # `buildah run --tty` can leave the shared terminal non-blocking, and
+        # the next input() would then read end-of-file at once.
+        with contextlib.suppress(OSError):
+            os.set_blocking(sys.stdin.fileno(), True)
     return history
 
 

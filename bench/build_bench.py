@@ -61,7 +61,7 @@ def timed(action) -> float:  # type: ignore[no-untyped-def]
 
 def plain_bud(buildah: Buildah, containerfile: Path, context: Path) -> None:
     argv = buildah.argv(
-        "bud", "--layers", "--pull=never", *buildah.run_options(),
+        "bud", "--layers", "--force-rm", "--pull=never", *buildah.run_options(),
         "-f", str(containerfile), str(context),
     )  # fmt: skip
     subprocess.run(["buildah", *argv], check=True, stdout=subprocess.DEVNULL,

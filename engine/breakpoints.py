@@ -59,8 +59,8 @@ def _position_at_line(plan: Plan, line: int, spec: str) -> Position:
     instruction = plan.instruction_at_line(line)
     if instruction is None:
         raise UsageError(
-            f"--break {spec}: line {line} of {plan.path} holds no instruction of a "
-            "stage; give the line of an instruction after a FROM"
+            f"--break {spec}: line {line} of {plan.path} is not an instruction of "
+            "a stage; give the line of an instruction after a FROM"
         )
     return Position(instruction.stage, max(instruction.step, 2))
 

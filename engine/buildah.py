@@ -166,7 +166,7 @@ def parse_version(text: str) -> tuple[int, int, int]:
 
 
 def describe_failure(args: tuple[str, ...], error: sh.ErrorReturnCode) -> str:
-    """Turn a failed buildah call into one line that says what to do."""
+    """Return a one-line message for a failed buildah call, with the fix."""
     stderr = error.stderr.decode("utf-8", "replace").strip()
     if HYBRID_CGROUPS_MESSAGE in stderr:
         return HYBRID_CGROUPS_HELP

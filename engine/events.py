@@ -73,8 +73,9 @@ class StepFinished(Event):
     cached: bool
     seconds: float
     miss_reason: str | None = None
-    """Why a step after FROM missed the layer cache, compared with the last
-    recorded build; None for cache hits and FROM, which is never looked up."""
+    """The reason a step after FROM missed the layer cache, compared with the
+    last recorded build. None for cache hits and for FROM, which buildah never
+    looks up in the cache."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class BuildPaused(Event):
     line: int | None
     image: str | None
     variables: dict[str, Any] | None = None
-    """What is in force before the paused step, or None where unknown:
+    """The variables in force before the paused step, or None where unknown:
     `{"args": {NAME: {"value", "source", "line"}}, "env": {NAME: VALUE},
     "workdir", "user", "shell" (a list of words), "base" (the FROM image),
     "base_stage" (the label of the stage FROM names, or None)}`. An ARG's
@@ -132,7 +133,7 @@ class BuildFinished(Event):
     image: str
     seconds: float
     crossings: tuple[dict[str, Any], ...] = ()
-    """What each COPY --from carried between stages: `from` and `to` (stage
+    """The files each COPY --from carried between stages: `from` and `to` (stage
     indexes), `line`, `paths` (the sources as written), `files` and `bytes`."""
 
 
@@ -175,7 +176,7 @@ class CheckFinding(Event):
 class RebuildPredicted(Event):
     """Watch mode saw a change and predicts what the rebuild reruns.
 
-    `trigger` holds the changed paths relative to the context. `rerun` and
+    `trigger` lists the changed paths relative to the context. `rerun` and
     `cached` list the (stage, step) pairs after FROM of the needed stages.
     `changed_at` is the newest modification time of the changed files (Unix
     seconds), and `detected_seconds` the time from it until the watcher

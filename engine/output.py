@@ -8,7 +8,7 @@ Facts the parser relies on (buildah 1.22 to 1.44):
   FROM lines show the base with ARGs expanded, and an earlier stage as its
   64-hex image ID; other instructions are printed as written.
 - With `--layers` every step after FROM commits and prints `--> <short id>`
-  (11 hex characters up to 1.29, 12 from 1.30); a cache hit first prints
+  (11 hex characters up to 1.29, 12 from 1.30). A cache hit first prints
   `--> Using cache <64 hex>`. The last step may print `COMMIT` before its ID,
   and a successful build ends with the final image's 64-hex ID.
 - A RUN's own output may lack a final newline, so a marker can arrive glued
@@ -67,9 +67,10 @@ def normalize(text: str) -> str:
 class OutputParser:
     """Turns buildah output lines into events for one buildah run.
 
-    `resolve_image` maps a short ID or an image name to a full image ID (or
-    None when there is no such image); it is called once per committed step
-    without a cache line and once per FROM of an external image.
+    `resolve_image` maps a short ID or an image name to a full image ID, or
+    to None when there is no such image. It is called once per FROM of an
+    external image, and once per committed step whose full ID neither a cache
+    line nor the build's last line gave.
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """Turn a Containerfile into a plan: stages, instructions and the stage graph.
 
 Parsing uses BuildKit's own parser (the `dockerfile` package), so heredocs,
-the escape directive, flags and line ranges come out as BuildKit sees them.
+the escape directive, flags and line ranges come out as BuildKit parses them.
 Validation rejects, before buildah starts, the input that buildah would
 misread or fail on late.
 """
@@ -213,7 +213,7 @@ def load_plan(
 ) -> Plan:
     """Read, parse and validate a Containerfile.
 
-    `image_exists` reports whether a local image of a name exists; it decides
+    `image_exists` reports whether a local image of a name exists. It decides
     whether a `--from` value one typo away from a stage name is a mistake.
     Raises ContainerfileError with the file and line for invalid input.
     """

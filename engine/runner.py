@@ -86,7 +86,7 @@ class State(enum.Enum):
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """What to build and how: everything passed through to `buildah bud`."""
+    """The build's inputs and every option passed through to `buildah bud`."""
 
     context: Path
     containerfile: Path
@@ -262,9 +262,9 @@ class BuildSession:
         """Pause before the step after `position`, which runs or just finished.
 
         Called by event hooks on the thread that reads buildah's output. The
-        step finishes and commits; then buildah is stopped and the build runs
-        again cut right after the step, all cache hits, and pauses with the
-        reason "condition". The first request of a segment wins.
+        step finishes and commits. Then buildah is stopped, and the build runs
+        again cut right after the step, so every step is a cache hit, and it
+        pauses with the reason "condition". The first request of a segment wins.
         """
         with self._lock:
             if self._stop is not None:
@@ -322,10 +322,10 @@ class BuildSession:
         started = time.monotonic()
         log.info("running buildah %s", argv)
 
-        # buildah 1.28 drops RUN output when its stdout pipe is full, so the
-        # thread that drains the pipe only queues lines, and another parses
-        # them. NOTE: the queue has no bound; a consumer far behind a flood
-        # holds the backlog in memory.
+        # Parsing and reporting a line can be slower than buildah writes it, so
+        # the thread that drains the pipe only queues lines and another parses
+        # them; buildah then never waits on stagescope. NOTE: the queue has no
+        # bound, so a parser far behind a flood keeps the backlog in memory.
         lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
         def parse_lines() -> None:
@@ -402,8 +402,8 @@ class BuildSession:
     ) -> int:
         # NOTE: sh 2.4 lost up to a third of a fast RUN's output here (20,000
         # lines from `seq`, in every buffering mode), including the failing
-        # step's last lines, so the build's own process is read through
-        # subprocess; every other buildah call goes through sh.
+        # step's last lines. So the build's own process is read through
+        # subprocess, and every other buildah call goes through sh.
         buildah.command()  # raises the plain "buildah not found" error
         process = subprocess.Popen(
             [buildah.executable, *argv],

@@ -7,10 +7,10 @@ instruction inserted before the paused step (at the end of the stage for a
 stage-end pause), and shows the change as a unified diff. `apply_fix` writes
 it, after copying the Containerfile to a backup next to it.
 
-Nothing is written by `propose_fix`: the caller shows the diff and asks
-first. After `apply_fix`, `resume_with_fix` reloads the plan into the paused
-session, so the next resume builds the new RUN first; breakpoints follow
-their instructions as in watch mode.
+Nothing is written by `propose_fix`, because the caller shows the diff and
+requests confirmation first. After `apply_fix`, `resume_with_fix` reloads the
+plan into the paused session, so the next resume builds the new RUN first.
+Breakpoints follow their instructions as in watch mode.
 
 The commands are joined with `&&`, so the RUN stops at the first one that
 fails, as it would have in the shell only if typed that way; the caller lets

@@ -17,7 +17,7 @@ default), `global` (the default of the global declaration), `platform`, or
 `unset` (declared without a value anywhere).
 
 ENV, WORKDIR and USER come from the paused image's configuration, which
-already holds what the base image set. SHELL is only kept in Docker-format
+already contains what the base image set. SHELL is only kept in Docker-format
 images; for OCI images it is read from the SHELL instructions of the stage
 and the stages it is built on.
 """

@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -86,6 +86,32 @@ def buildah(buildah_storage: StorageOptions) -> Buildah:
 def busybox_image(buildah: Buildah) -> str:
     """Return the reference of a busybox image made in the test storage."""
     return ensure_busybox_image(buildah).reference
+
+
+ImageBuilder = Callable[[Path, str, str], str]
+
+
+@pytest.fixture(scope="session")
+def build_image(buildah: Buildah) -> ImageBuilder:
+    """Return a function that builds `containerfile` in `folder` as `name`."""
+
+    def build(folder: Path, name: str, containerfile: str) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Containerfile").write_text(containerfile, encoding="utf-8")
+        buildah.call(
+            "bud",
+            *buildah.run_options(),
+            "--pull=never",
+            "--quiet",
+            "--tag",
+            name,
+            "--file",
+            str(folder / "Containerfile"),
+            str(folder),
+        )
+        return name
+
+    return build
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -28,6 +28,9 @@ from engine.diff import (
 )
 from engine.errors import StagescopeError
 from engine.mounts import resolve_in_root
+
+ImageBuilder = Callable[[Path, str, str], str]
+"""The `build_image` fixture: builds a Containerfile text in a folder as a name."""
 
 # Folder trees
 
@@ -472,33 +475,16 @@ RUN mkdir -p /etc/app && echo 'mode = new' > /etc/app/app.conf \\
 """
 
 
-def build_image(buildah: Buildah, folder: Path, name: str, containerfile: str) -> str:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "Containerfile").write_text(containerfile)
-    buildah.call(
-        "bud",
-        *buildah.run_options(),
-        "--pull=never",
-        "--quiet",
-        "--tag",
-        name,
-        "--file",
-        str(folder / "Containerfile"),
-        str(folder),
-    )
-    return name
-
-
 @pytest.fixture()
-def image_pair(buildah: Buildah, busybox_image: str, tmp_path: Path) -> tuple[str, str]:
+def image_pair(
+    build_image: ImageBuilder, busybox_image: str, tmp_path: Path
+) -> tuple[str, str]:
     image_a = build_image(
-        buildah,
         tmp_path / "a",
         "localhost/stagescope-test-diff-a",
         CONTAINERFILE_A.format(base=busybox_image),
     )
     image_b = build_image(
-        buildah,
         tmp_path / "b",
         "localhost/stagescope-test-diff-b",
         CONTAINERFILE_B.format(base=busybox_image),

@@ -857,10 +857,10 @@ def test_breakpoint(multistage: Plan, spec: str, position: tuple[int, int]) -> N
         ("build:0", "step must be 2 to 4"),
         ("build:x", "step must be 2 to 4"),
         ("build:", "step must be 2 to 4"),
-        ("1", "holds no instruction"),
-        ("8", "holds no instruction"),
-        ("99", "holds no instruction"),
-        ("0", "holds no instruction"),
+        ("1", "is not an instruction"),
+        ("8", "is not an instruction"),
+        ("99", "is not an instruction"),
+        ("0", "is not an instruction"),
     ],
 )
 def test_breakpoint_rejected(multistage: Plan, spec: str, words: str) -> None:

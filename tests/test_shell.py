@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,6 +25,9 @@ from engine.shell import (
     run_shell,
     write_history,
 )
+
+ImageBuilder = Callable[[Path, str, str], str]
+"""The `build_image` fixture: builds a Containerfile text in a folder as a name."""
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -119,37 +122,25 @@ COPY hello.txt /hello.txt
 """
 
 
-def build(buildah: Buildah, folder: Path, name: str, containerfile: str) -> str:
-    (folder / "Containerfile").write_text(containerfile)
-    buildah.call(
-        "bud",
-        *buildah.run_options(),
-        "--pull=never",
-        "--quiet",
-        "--tag",
-        name,
-        "--file",
-        str(folder / "Containerfile"),
-        str(folder),
-    )
-    return name
-
-
 @pytest.fixture(scope="module")
 def shell_image(
-    buildah: Buildah, busybox_image: str, tmp_path_factory: pytest.TempPathFactory
+    build_image: ImageBuilder,
+    busybox_image: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> str:
     folder = tmp_path_factory.mktemp("shell-image")
     containerfile = SHELL_CONTAINERFILE.format(base=busybox_image)
-    return build(buildah, folder, "localhost/stagescope-test-shell", containerfile)
+    return build_image(folder, "localhost/stagescope-test-shell", containerfile)
 
 
 @pytest.fixture(scope="module")
-def scratch_image(buildah: Buildah, tmp_path_factory: pytest.TempPathFactory) -> str:
+def scratch_image(
+    build_image: ImageBuilder, tmp_path_factory: pytest.TempPathFactory
+) -> str:
     folder = tmp_path_factory.mktemp("scratch-image")
     (folder / "hello.txt").write_text("hello from scratch\n")
     name = "localhost/stagescope-test-scratch"
-    return build(buildah, folder, name, SCRATCH_CONTAINERFILE)
+    return build_image(folder, name, SCRATCH_CONTAINERFILE)
 
 
 @pytest.fixture()

@@ -83,7 +83,7 @@ def positions(*pairs: tuple[int, int]) -> frozenset[Position]:
 # Prediction from changed paths
 
 
-def test_copy_dot_reruns_from_itself_and_the_stages_built_on_it(tmp_path: Path) -> None:
+def test_copy_dot_reruns_dependent_stages(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, APP)
     prediction = predict(plan, ["main.go"], tmp_path, IgnoreRules())
     assert prediction.first_miss == Position(0, 6)
@@ -166,7 +166,7 @@ def test_source_with_a_build_arg_is_expanded(tmp_path: Path) -> None:
     assert predict(plan, ["api/x"], tmp_path, IgnoreRules()).first_miss is None
 
 
-def test_from_stage_propagates_to_the_stage_built_on_it(tmp_path: Path) -> None:
+def test_from_stage_miss_propagates(tmp_path: Path) -> None:
     text = "FROM localhost/busybox AS base\nCOPY a.txt /\n"
     text += "FROM base\nRUN cat /a.txt\nRUN true\n"
     plan = plan_of(tmp_path, text)
@@ -242,7 +242,7 @@ def test_changed_base_image_misses_after_from(tmp_path: Path) -> None:
     assert prediction.reason == "FROM line 1 changed"
 
 
-def test_removed_last_step_changes_the_stages_built_on_it(tmp_path: Path) -> None:
+def test_removed_last_step_reruns_dependents(tmp_path: Path) -> None:
     text = "FROM localhost/busybox AS a\nRUN echo 1\nRUN echo 2\n"
     text += "FROM localhost/busybox\nRUN true\nCOPY --from=a /x /x\n"
     old = plan_of(tmp_path, text, "old")
@@ -558,7 +558,7 @@ def test_editing_the_ignore_file_reruns_the_copy_it_changes(
 
 
 @pytest.mark.buildah
-def test_a_burst_of_writes_starts_one_rebuild(
+def test_write_burst_starts_one_rebuild(
     tmp_path: Path, start_watcher: Callable[..., tuple[Watcher, Recorder]]
 ) -> None:
     containerfile = f"FROM localhost/busybox\nRUN echo {tmp_path.name}\nCOPY src /src\n"
@@ -582,7 +582,7 @@ def test_a_burst_of_writes_starts_one_rebuild(
 
 
 @pytest.mark.buildah
-def test_a_change_during_a_build_cancels_it_cleanly(
+def test_change_during_build_cancels_it(
     tmp_path: Path,
     buildah: Buildah,
     start_watcher: Callable[..., tuple[Watcher, Recorder]],

@@ -46,7 +46,8 @@ def create_app(
     """Return the app for a live build (`request`), a replay (`recording`), or
     any other `source` with the controls of a BuildSession.
 
-    `buildah` holds the images of a custom `source`, for the shell and diff.
+    `buildah` is the storage with the images of a custom `source`, for the
+    shell and diff.
     A replay plays `speed` times as fast as recorded; 0 plays without waiting.
     Logs go to a new folder under `log_root` (default: the user's cache).
 

@@ -20,7 +20,7 @@ class BuildEvent(Message):
 class LogBatch(Message):
     """The log lines that arrived since the previous batch.
 
-    When a batch holds more lines than the log widget keeps, only the newest
+    When a batch contains more lines than the log widget keeps, only the newest
     are sent and `dropped` counts the rest; all of them are in the log files.
     """
 

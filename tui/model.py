@@ -2,7 +2,7 @@
 
 `BuildModel.apply` takes every event in order and keeps, per step, its
 status, cache hit, duration and image, and per build, the state, the pause
-and the failure. It knows nothing of Textual, so tests can feed it events.
+and the failure. It imports no Textual, so tests can feed it events.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class BuildSource(Protocol):
 
 
 def source_buildah(source: BuildSource) -> Buildah | None:
-    """Return the buildah that holds the source's images, or None for a replay."""
+    """Return the buildah with the source's images, or None for a replay."""
     if isinstance(source, BuildSession):
         return source.request.buildah
     return None

@@ -199,8 +199,11 @@ def open_shell(session: BuildSession) -> list[str]:
 def offer_fix(
     session: BuildSession, commands: list[str], at_prompt: threading.Event
 ) -> bool:
-    """Show the commands typed in the shell as a RUN before the paused step,
-    and write it and reload the plan if the user agrees; return True then."""
+    """Offer the commands typed in the shell as a RUN before the paused step.
+
+    Returns True when the user accepted it, so the RUN was written and the
+    plan reloaded.
+    """
     if session.position is None:
         return False
     fix = propose_fix(session.plan, session.position, commands)
@@ -286,9 +289,10 @@ class ProgressPrinter(EventPrinter):
             if event.cached:
                 self.cache_hits += 1
             if event.step > 1:
-                how = "cache hit" if event.cached else f"{event.seconds:.1f} s"
-                self.write(f"    -> {(event.image or '')[:12]}  {how}")
-            # Only the first miss of a run of misses says why; the rest follow it.
+                outcome = "cache hit" if event.cached else f"{event.seconds:.1f} s"
+                self.write(f"    -> {(event.image or '')[:12]}  {outcome}")
+            # Only the first miss of a run of misses prints its reason, because
+            # the rest miss after it.
             if event.miss_reason and self.previous_step_hit.get(event.stage, True):
                 self.write(f"    cache miss: {event.miss_reason}")
             self.previous_step_hit[event.stage] = event.cached or event.step == 1

@@ -25,6 +25,7 @@ build finish.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from engine.breakpoints import Position
 from engine.buildah import Buildah
 from engine.errors import BuildahError, UsageError
-from engine.events import Event, LogLine, StepFinished
+from engine.events import Event, LogBlock, StepFinished
 from engine.runner import BuildSession
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,30 @@ def _amount(
     return float(match.group("number")) * units[unit]
 
 
+_WHOLE_TEXT_ANCHOR = re.compile(r"\\[AZ]|\(\?<[=!]")
+
+
+@functools.lru_cache(maxsize=64)
+def _block_filter(pattern: re.Pattern[str]) -> re.Pattern[str] | None:
+    """Return a pattern that finds every line `pattern` matches in a block of
+    lines, and maybe a few more; None when no such pattern is known.
+
+    With MULTILINE, `^` and `$` match at each line's ends as they do on the
+    line alone. `\\A`, `\\Z` and lookbehinds can tell a line from a block, so
+    patterns with them are tried on each line."""
+    if _WHOLE_TEXT_ANCHOR.search(pattern.pattern):
+        return None
+    return re.compile(pattern.pattern, pattern.flags | re.MULTILINE)
+
+
+def _first_matching_line(pattern: re.Pattern[str], text: str) -> str | None:
+    """Return the first of the newline-separated lines that `pattern` matches."""
+    block_filter = _block_filter(pattern)
+    if block_filter is not None and block_filter.search(text) is None:
+        return None
+    return next((line for line in text.split("\n") if pattern.search(line)), None)
+
+
 def format_bytes(size: float) -> str:
     for unit, factor in (("GB", 1000**3), ("MB", 1000**2), ("kB", 1000)):
         if abs(size) >= factor:
@@ -151,19 +176,20 @@ class ConditionWatch:
 
     def __call__(self, event: Event) -> list[Event]:
         if self.conditions:
-            if isinstance(event, LogLine):
+            if isinstance(event, LogBlock):
                 self._check_output(event)
             elif isinstance(event, StepFinished) and not event.cached:
                 self._check_finished(event)
         return [event]
 
-    def _check_output(self, event: LogLine) -> None:
+    def _check_output(self, event: LogBlock) -> None:
         if event.stage is None or event.step is None:
             return
         for condition in self._of_kind("output"):
             assert condition.pattern is not None
-            if condition.pattern.search(event.text):
-                detail = f"it printed {_quote(event.text)}"
+            line = _first_matching_line(condition.pattern, event.text)
+            if line is not None:
+                detail = f"it printed {_quote(line)}"
                 self._fire(Position(event.stage, event.step), condition, detail)
                 return
 

@@ -62,6 +62,31 @@ class LogLine(Event):
 
 
 @dataclass(frozen=True)
+class LogBlock(Event):
+    """Consecutive lines of output of one step, joined by newlines.
+
+    A build session reports output in blocks, so that a step that prints a
+    million lines costs a few thousand events rather than a million. The
+    JSON contract stays one line per `log` event: `log_lines` gives them.
+    """
+
+    name: ClassVar[str] = "log"
+    stage: int | None
+    step: int | None
+    text: str
+
+    @property
+    def line_count(self) -> int:
+        return self.text.count("\n") + 1
+
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+    def log_lines(self) -> list[LogLine]:
+        return [LogLine(self.stage, self.step, line) for line in self.lines()]
+
+
+@dataclass(frozen=True)
 class StepFinished(Event):
     """A step committed. `image` is the full ID of the state after it, or None
     for a FROM scratch step."""

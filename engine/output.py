@@ -30,7 +30,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.events import Event, LogLine, StepFailed, StepFinished, StepStarted
+from engine.events import (
+    Event,
+    LogBlock,
+    LogLine,
+    StepFailed,
+    StepFinished,
+    StepStarted,
+)
 from engine.plan import Instruction, Plan
 
 log = logging.getLogger(__name__)
@@ -44,6 +51,15 @@ COMMIT = re.compile(r"^(?:\[\d+/\d+\] )?COMMIT(?: \S.*)?$")
 FULL_IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
 ERROR = re.compile(r"^Error: (?P<message>.*)$")
 STAGE_IMAGE_IN_FROM = re.compile(r"^FROM (?:--\S+ )*(?P<image>[0-9a-f]{64})\b")
+
+MARKER_NEEDLES = ("STEP ", "--> ", "COMMIT", "Error: ")
+"""Text that every line `feed` treats as more than a log line contains,
+unless the line is a bare 64-hex image ID."""
+MARKER_CANDIDATE = re.compile(
+    r"^[^\n]*?(?:STEP |--> |COMMIT|Error: )[^\n]*$|^[0-9a-f]{64}\r*$", re.MULTILINE
+)
+HEX_ID_LINE = re.compile(r"^[0-9a-f]{64}\r*$", re.MULTILINE)
+TRAILING_CR = re.compile(r"\r+$", re.MULTILINE)
 
 
 @dataclass
@@ -95,6 +111,44 @@ class OutputParser:
         self.started_stages: set[int] = set()
 
     # Reading lines
+
+    def feed_block(self, text: str) -> list[Event]:
+        """Read complete lines joined by newlines; report output as LogBlocks.
+
+        Gives the same events as `feed` on each line, except that consecutive
+        log lines of one step come as one LogBlock. Only lines that could be a
+        marker go through `feed`. The lines between them are sliced out of
+        `text` whole, which keeps a flood of output cheap.
+        """
+        collected: list[Event] = []
+        if any(needle in text for needle in MARKER_NEEDLES):
+            candidates = MARKER_CANDIDATE.finditer(text)
+        elif len(text) >= 64 and HEX_ID_LINE.search(text):
+            candidates = HEX_ID_LINE.finditer(text)
+        else:
+            self._log_block(text, collected)
+            return collected
+        start = 0
+        for match in candidates:
+            if match.start() > start:
+                # The newline before the candidate ends the plain lines.
+                self._log_block(text[start : match.start() - 1], collected)
+            for event in self.feed(match.group()):
+                if isinstance(event, LogLine):
+                    self._log_block(event.text, collected)
+                else:
+                    collected.append(event)
+            start = match.end() + 1
+        if start <= len(text):
+            self._log_block(text[start:], collected)
+        return _join_blocks(collected)
+
+    def _log_block(self, text: str, events: list[Event]) -> None:
+        if "\r" in text:
+            text = TRAILING_CR.sub("", text)
+        stage = self.running.stage if self.running else None
+        step = self.running.step if self.running else None
+        events.append(LogBlock(stage=stage, step=step, text=text))
 
     def feed(self, line: str) -> list[Event]:
         line = line.rstrip("\r\n")
@@ -412,3 +466,36 @@ class OutputParser:
         if running.step == 1:
             return None
         return self.stage_images.get(running.stage)
+
+
+def _join_blocks(events: list[Event]) -> list[Event]:
+    """Merge consecutive LogBlocks of one step into one."""
+    joined: list[Event] = []
+    texts: list[str] = []
+    for event in events:
+        if isinstance(event, LogBlock):
+            previous = joined[-1] if joined else None
+            if (
+                isinstance(previous, LogBlock)
+                and texts
+                and (previous.stage, previous.step) == (event.stage, event.step)
+            ):
+                texts.append(event.text)
+                continue
+            _close_block(joined, texts)
+            texts = [event.text]
+            joined.append(event)
+        else:
+            _close_block(joined, texts)
+            texts = []
+            joined.append(event)
+    _close_block(joined, texts)
+    return joined
+
+
+def _close_block(joined: list[Event], texts: list[str]) -> None:
+    """Replace the last event, a LogBlock, with one holding all of `texts`."""
+    if len(texts) > 1:
+        last = joined[-1]
+        assert isinstance(last, LogBlock)
+        joined[-1] = LogBlock(last.stage, last.step, "\n".join(texts))

@@ -43,7 +43,7 @@ from engine.events import (
     BuildPaused,
     BuildStarted,
     Event,
-    LogLine,
+    LogBlock,
     StepFailed,
     StepFinished,
     StepStarted,
@@ -322,25 +322,26 @@ class BuildSession:
         started = time.monotonic()
         log.info("running buildah %s", argv)
 
-        # Parsing and reporting a line can be slower than buildah writes it, so
-        # the thread that drains the pipe only queues lines and another parses
-        # them; buildah then never waits on stagescope. NOTE: the queue has no
-        # bound, so a parser far behind a flood keeps the backlog in memory.
-        lines: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        # Reporting output can be slower than buildah writes it, because an
+        # event hook may inspect an image. So the thread that drains the pipe
+        # only queues blocks of whole lines, another parses them, and buildah
+        # never waits on stagescope. NOTE: the queue has no bound, so a parser
+        # far behind a flood keeps the backlog in memory.
+        blocks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
-        def parse_lines() -> None:
-            while (line := lines.get()) is not None:
-                for event in parser.feed(line):
+        def parse_blocks() -> None:
+            while (block := blocks.get()) is not None:
+                for event in parser.feed_block(block):
                     self._emit_step_event(event)
 
         consumer = threading.Thread(
-            target=parse_lines, name="buildah-output", daemon=True
+            target=parse_blocks, name="buildah-output", daemon=True
         )
         consumer.start()
         try:
-            exit_code = self._wait(buildah, argv, lines.put)
+            exit_code = self._wait(buildah, argv, blocks.put)
         finally:
-            lines.put(None)
+            blocks.put(None)
             consumer.join()
         if self._stopping and not self._cancelled.is_set():
             return self._cut_after_stop(started)
@@ -398,7 +399,7 @@ class BuildSession:
         return self._run_until(next_position(self.plan, self._stop.position))
 
     def _wait(
-        self, buildah: Buildah, argv: list[str], on_line: Callable[[str], None]
+        self, buildah: Buildah, argv: list[str], on_block: Callable[[str], None]
     ) -> int:
         # NOTE: sh 2.4 lost up to a third of a fast RUN's output here (20,000
         # lines from `seq`, in every buffering mode), including the failing
@@ -417,7 +418,7 @@ class BuildSession:
         if self._cancelled.is_set():
             _terminate_group(process)
         try:
-            _read_lines(process, on_line)
+            _read_blocks(process, on_block)
             exit_code = process.wait()
         finally:
             with self._lock:
@@ -545,7 +546,7 @@ class BuildSession:
             return
         stage = getattr(event, "stage", None)
         step = getattr(event, "step", None)
-        is_step_event = isinstance(event, (StepStarted, StepFinished, LogLine))
+        is_step_event = isinstance(event, (StepStarted, StepFinished, LogBlock))
         if is_step_event and stage is not None and step is not None:
             position = Position(stage, step)
             if position in self._reported:
@@ -586,23 +587,29 @@ class BuildSession:
         return round(self._active_seconds, 3)
 
 
-def _read_lines(
-    process: subprocess.Popen[bytes], on_line: Callable[[str], None]
+def _read_blocks(
+    process: subprocess.Popen[bytes], on_block: Callable[[str], None]
 ) -> None:
-    """Read the process's output as fast as it comes and hand over each line."""
+    """Read the process's output as fast as it comes and hand over the whole
+    lines of each read, joined by newlines, without the last newline."""
     assert process.stdout is not None
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    partial = ""
+    # The start of an unfinished line, in pieces, so that a line of many
+    # megabytes is joined once rather than copied on every read.
+    pieces: list[str] = []
     stream = cast(io.BufferedReader, process.stdout)
     while chunk := stream.read1(65536):
-        text = partial + decoder.decode(chunk)
-        lines = text.split("\n")
-        partial = lines.pop()
-        for line in lines:
-            on_line(line)
-    partial += decoder.decode(b"", final=True)
-    if partial:
-        on_line(partial)
+        text = decoder.decode(chunk)
+        end = text.rfind("\n")
+        if end < 0:
+            pieces.append(text)
+            continue
+        pieces.append(text[:end])
+        on_block("".join(pieces))
+        pieces = [text[end + 1 :]]
+    rest = "".join(pieces) + decoder.decode(b"", final=True)
+    if rest:
+        on_block(rest)
 
 
 def _terminate_group(process: subprocess.Popen[bytes]) -> None:

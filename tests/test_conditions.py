@@ -15,7 +15,7 @@ from engine.conditions import (
     watch_conditions,
 )
 from engine.errors import UsageError
-from engine.events import LogLine, StepFinished
+from engine.events import LogBlock, StepFinished
 from engine.plan import load_plan
 from engine.runner import BuildRequest, BuildSession
 
@@ -127,12 +127,29 @@ def test_duration_fires_on_slow_misses(tmp_path: Path) -> None:
 def test_output_fires_on_printing_step(tmp_path: Path) -> None:
     session = FakeSession(tmp_path)
     watch = ConditionWatch(session, parse_conditions(["output~^two$"]))
-    watch(LogLine(stage=0, step=2, text="one"))
-    watch(LogLine(stage=None, step=None, text="two"))
-    watch(LogLine(stage=0, step=3, text="two"))
+    watch(LogBlock(stage=0, step=2, text="one\ntwo three"))
+    watch(LogBlock(stage=None, step=None, text="two"))
+    watch(LogBlock(stage=0, step=3, text="one\ntwo\nthree"))
     assert session.requests == [
         (Position(0, 3), "output~^two$", "line 3: it printed 'two'")
     ]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "fires"),
+    [
+        (r"one\ntwo", False),
+        (r"\Atwo", True),
+        (r"(?<!one)two", True),
+        (r"o\Z", True),
+        (r"^x", False),
+    ],
+)
+def test_output_pattern_in_block(tmp_path: Path, pattern: str, fires: bool) -> None:
+    session = FakeSession(tmp_path)
+    watch = ConditionWatch(session, parse_conditions([f"output~{pattern}"]))
+    watch(LogBlock(stage=0, step=2, text="one\ntwo"))
+    assert bool(session.requests) is fires
 
 
 def test_size_counts_the_layers_the_step_added(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.buildah import Buildah
-from engine.events import Event, LogLine
+from engine.events import Event, LogBlock
 from engine.ignore import IgnoreRules, clean_path, compile_pattern, parse_pattern
 from engine.runner import BuildRequest, BuildSession, State
 
@@ -261,8 +261,8 @@ def test_included_files_are_what_buildah_copies(
     lines: list[str] = []
 
     def on_event(event: Event) -> None:
-        if isinstance(event, LogLine):
-            lines.append(event.text)
+        if isinstance(event, LogBlock):
+            lines.extend(event.lines())
 
     request = BuildRequest(
         context=tmp_path,

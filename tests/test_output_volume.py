@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.buildah import Buildah
-from engine.events import Event, LogLine, StepFailed
+from engine.events import Event, LogBlock, StepFailed
 from engine.runner import BuildRequest, BuildSession, State
 from engine.session_insight import attach
 
@@ -44,7 +44,12 @@ def test_flood_keeps_every_line(
     (tmp_path / "Containerfile").write_text(FLOOD, encoding="utf-8")
 
     state, events = build(buildah, tmp_path)
-    logs = [event.text for event in events if isinstance(event, LogLine)]
+    logs = [
+        line
+        for event in events
+        if isinstance(event, LogBlock)
+        for line in event.lines()
+    ]
     failures = [event for event in events if isinstance(event, StepFailed)]
 
     assert state is State.FAILED

@@ -27,7 +27,7 @@ from engine.events import (
     BuildPaused,
     BuildStarted,
     Event,
-    LogLine,
+    LogBlock,
     StepFailed,
     StepFinished,
     StepStarted,
@@ -88,7 +88,11 @@ class Events:
 
     @property
     def logs(self) -> list[tuple[int, int, str]]:
-        return [(e.stage, e.step, e.text) for e in self.of(LogLine)]  # type: ignore[attr-defined]
+        return [
+            (line.stage, line.step, line.text)
+            for block in self.of(LogBlock)
+            for line in block.log_lines()  # type: ignore[attr-defined]
+        ]
 
 
 class RecordingParser(OutputParser):
@@ -673,7 +677,7 @@ def cancelled(
 
     def on_event(event: Event) -> None:
         build.recorder(event)
-        if isinstance(event, LogLine) and event.text.startswith("sleeping"):
+        if isinstance(event, LogBlock) and "\nsleeping" in f"\n{event.text}":
             sleeping.set()
 
     build.session.on_event = on_event

@@ -131,7 +131,9 @@ class StagescopeApp(App[int]):
         for notice in self.notices:
             self.notify(notice, timeout=8)
         if self.autostart:
-            self.run_build("start")
+            # After the first frame: the build's threads would otherwise hold
+            # the GIL while the screen is drawn for the first time.
+            self.call_after_refresh(self.run_build, "start")
 
     async def on_unmount(self) -> None:
         for number, handler in getattr(self, "_previous_handlers", {}).items():
@@ -309,7 +311,7 @@ class StagescopeApp(App[int]):
             stage, step = position if position is not None else (None, None)
             self.model.add_log_lines(stage, step, count)
         if (screen := self.drawable_screen()) is not None:
-            screen.append_log(message.lines)
+            screen.append_log(message)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="sizes")
     def _fetch_sizes(self, buildah: Buildah) -> dict[str, int]:

@@ -1,24 +1,23 @@
 """Turn engine events into app messages without flooding the app.
 
 The batcher is the `on_event` of the build source, so it runs on the build
-thread. It collects log lines, which a flusher thread writes to the log store
-and posts as one `LogBatch` about every `interval` seconds. Each other event
-first flushes the lines before it, then is written to the store and posted as
-its own message, so the store and the app see events in order. Writing lines
-in batches keeps the build thread, which reads buildah's output, from
-spending its time on disk writes during a flood of output.
+thread. It collects blocks of output, which a flusher thread writes to the
+log store and posts as one `LogBatch` about every `interval` seconds. Each
+other event first flushes the output before it, then is written to the store
+and posted as its own message, so the store and the app see events in order.
+Writing output in batches keeps the build thread, which reads buildah's
+output, from spending its time on disk writes during a flood of output.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import Counter
 from collections.abc import Callable
 
 from textual.message import Message
 
 from engine.breakpoints import Position
-from engine.events import Event, LogLine
+from engine.events import Event, LogBlock
 from tui.logstore import LogStore
 from tui.messages import BuildEvent, LogBatch
 
@@ -37,7 +36,7 @@ class EventBatcher:
         self.store = store
         self.max_lines = max_lines
         self.interval = interval
-        self._pending: list[LogLine] = []
+        self._pending: list[LogBlock] = []
         self._lock = threading.Lock()
         # Held from taking lines to posting them, so that a batch taken by the
         # flusher cannot be posted after an event that came later.
@@ -46,7 +45,7 @@ class EventBatcher:
         self._thread: threading.Thread | None = None
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, LogLine):
+        if isinstance(event, LogBlock):
             with self._lock:
                 self._pending.append(event)
             return
@@ -57,26 +56,28 @@ class EventBatcher:
             self.post(BuildEvent(event))
 
     def flush(self) -> None:
-        """Write the collected lines to the store and post at most `max_lines`
-        of them."""
+        """Write the collected output to the store and post at most
+        `max_lines` lines of it."""
         with self._post_lock:
             with self._lock:
-                lines, self._pending = self._pending, []
-            if not lines:
+                blocks, self._pending = self._pending, []
+            if not blocks:
                 return
             if self.store is not None:
-                self.store.record_lines(lines)
+                self.store.record_blocks(blocks)
                 self.store.flush()
-            # Counting plain tuples first is much faster than a Position per line.
-            steps = Counter((line.stage, line.step) for line in lines)
-            counts: Counter[Position | None] = Counter()
-            for (stage, step), count in steps.items():
-                if stage is None or step is None:
-                    counts[None] += count
-                else:
-                    counts[Position(stage, step)] += count
-            dropped = max(0, len(lines) - self.max_lines)
-            self.post(LogBatch(tuple(lines[dropped:]), dict(counts), dropped))
+            counts: dict[Position | None, int] = {}
+            for block in blocks:
+                position = _position_of(block)
+                counts[position] = counts.get(position, 0) + block.line_count
+            total = sum(counts.values())
+            self.post(
+                LogBatch(
+                    _newest_lines(blocks, self.max_lines),
+                    counts,
+                    max(0, total - self.max_lines),
+                )
+            )
 
     def start(self) -> None:
         self._stopped.clear()
@@ -94,3 +95,30 @@ class EventBatcher:
     def _run(self) -> None:
         while not self._stopped.wait(self.interval):
             self.flush()
+
+
+def _newest_lines(
+    blocks: list[LogBlock], limit: int
+) -> tuple[tuple[Position | None, list[str]], ...]:
+    """Return the last `limit` lines of `blocks` as runs per step, oldest first.
+
+    Only the lines kept are split out of each block's text."""
+    runs: list[tuple[Position | None, list[str]]] = []
+    wanted = limit
+    for block in reversed(blocks):
+        if wanted <= 0:
+            break
+        if block.line_count <= wanted:
+            lines = block.lines()
+        else:
+            lines = block.text.rsplit("\n", wanted)[1:]
+        wanted -= len(lines)
+        runs.append((_position_of(block), lines))
+    runs.reverse()
+    return tuple(runs)
+
+
+def _position_of(block: LogBlock) -> Position | None:
+    if block.stage is None or block.step is None:
+        return None
+    return Position(block.stage, block.step)

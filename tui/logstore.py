@@ -5,15 +5,15 @@ written here: events as they arrive, log lines in batches (see
 `tui.batcher`). Each run (a start or a rebuild) gets a folder of its own
 holding `build.log` (all output, with a header per step),
 `stage<S>-step<K>.log` per step, and `events.jsonl`, which is a recording
-that `stagescope replay` reads.
+that `stagescope replay` reads. The recording keeps each block of output in
+one `log` event whose text holds its lines separated by newlines, which is
+cheaper to write than one event per line and which `replay` reads too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
-import operator
 import os
 import shutil
 import threading
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from engine.breakpoints import Position
-from engine.events import Event, LogLine, StepStarted
+from engine.events import Event, LogBlock, StepStarted
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +34,12 @@ KEEP_SESSIONS = 20
 
 TAIL_CHUNK = 64 * 1024
 
-_LOG_LINE_JSON_FAST = tuple(f.name for f in dataclasses.fields(LogLine)) == (
+_LOG_BLOCK_JSON_FAST = tuple(f.name for f in dataclasses.fields(LogBlock)) == (
     "stage",
     "step",
     "text",
 )
-"""Whether `_event_json` writes every field of LogLine, so it can skip `to_json`."""
+"""Whether `_event_json` writes every field of LogBlock, so it can skip `to_json`."""
 
 
 def default_log_root() -> Path:
@@ -99,21 +99,17 @@ class LogStore:
                 self._build_log.write(
                     f"STEP {event.stage}/{event.step}: {event.instruction}\n"
                 )
-            elif isinstance(event, LogLine):
-                self._write_lines(_position_of(event), [event.text])
+            elif isinstance(event, LogBlock):
+                self._write_block(event)
 
-    def record_lines(self, lines: Sequence[LogLine]) -> None:
-        """Append log lines, as `record` does for each, in a few large writes."""
+    def record_blocks(self, blocks: Sequence[LogBlock]) -> None:
+        """Append blocks of output, as `record` does for each, in a few writes."""
         with self._lock:
             if self._events is None:
                 return
-            self._events.write("".join([_event_json(line) + "\n" for line in lines]))
-            steps = itertools.groupby(lines, key=operator.attrgetter("stage", "step"))
-            for (stage, step), group in steps:
-                position = (
-                    None if stage is None or step is None else Position(stage, step)
-                )
-                self._write_lines(position, [line.text for line in group])
+            self._events.write("".join([_event_json(block) + "\n" for block in blocks]))
+            for block in blocks:
+                self._write_block(block)
 
     def flush(self) -> None:
         with self._lock:
@@ -142,10 +138,11 @@ class LogStore:
         lines = read_tail(self.step_log(position), count + unseen)
         return lines[: len(lines) - unseen][-count:] if count else []
 
-    def _write_lines(self, position: Position | None, texts: list[str]) -> None:
-        """Write lines of one step to the build log and the step's log."""
+    def _write_block(self, block: LogBlock) -> None:
+        """Write a block's lines to the build log and its step's log."""
         assert self._build_log is not None
-        text = "\n".join(texts) + "\n"
+        position = _position_of(block)
+        text = block.text + "\n"
         self._build_log.write(text)
         if self._step_file is None or position != self._step_position:
             if self._step_file is not None:
@@ -155,7 +152,7 @@ class LogStore:
             )
             self._step_position = position
         self._step_file.write(text)
-        self.written[position] = self.written.get(position, 0) + len(texts)
+        self.written[position] = self.written.get(position, 0) + block.line_count
 
     def _close_files(self) -> None:
         for handle in (self._build_log, self._events, self._step_file):
@@ -165,20 +162,20 @@ class LogStore:
         self._step_position = None
 
 
-def _position_of(line: LogLine) -> Position | None:
+def _position_of(line: LogBlock) -> Position | None:
     if line.stage is None or line.step is None:
         return None
     return Position(line.stage, line.step)
 
 
 def _event_json(event: Event) -> str:
-    """Return `event.to_json()`, built directly for a log line.
+    """Return `event.to_json()`, built directly for a block of output.
 
-    A flood of output makes this the hottest call of the log path, and the
-    generic `to_json` is several times slower. The text matches
+    The generic `to_json` is several times slower, and a flood of output
+    makes this the hottest call of the log path. The text matches
     `json.dumps(..., ensure_ascii=False)`, which the tests check.
     """
-    if type(event) is not LogLine or not _LOG_LINE_JSON_FAST:
+    if type(event) is not LogBlock or not _LOG_BLOCK_JSON_FAST:
         return event.to_json()
     stage = "null" if event.stage is None else str(event.stage)
     step = "null" if event.step is None else str(event.step)

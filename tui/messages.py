@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from engine.breakpoints import Position
-from engine.events import Event, LogLine
+from engine.events import Event
 from engine.plan import Plan
 
 
@@ -18,15 +18,16 @@ class BuildEvent(Message):
 
 
 class LogBatch(Message):
-    """The log lines that arrived since the previous batch.
+    """The output that arrived since the previous batch.
 
-    When a batch contains more lines than the log widget keeps, only the newest
-    are sent and `dropped` counts the rest; all of them are in the log files.
+    `lines` holds runs of consecutive lines of one step, oldest first. When a
+    batch has more lines than the log widget keeps, only the newest are sent
+    and `dropped` counts the rest; all of them are in the log files.
     """
 
     def __init__(
         self,
-        lines: tuple[LogLine, ...],
+        lines: tuple[tuple[Position | None, list[str]], ...],
         counts: dict[Position | None, int],
         dropped: int = 0,
     ) -> None:
@@ -35,6 +36,12 @@ class LogBatch(Message):
         self.counts = counts
         """Lines per step in the whole batch, dropped ones included."""
         self.dropped = dropped
+
+    def lines_of(self, position: Position | None) -> list[str]:
+        """Return the batch's lines of one step, in order."""
+        return [
+            line for where, texts in self.lines if where == position for line in texts
+        ]
 
 
 class BuildReset(Message):

@@ -19,7 +19,7 @@ from engine.events import (
     BuildPaused,
     BuildStarted,
     Event,
-    LogLine,
+    LogBlock,
     StepFailed,
     StepFinished,
     StepStarted,
@@ -134,8 +134,8 @@ class BuildModel:
         record.seconds = None
         self.running = position
 
-    def _log(self, event: LogLine) -> None:
-        self.add_log_lines(event.stage, event.step, 1)
+    def _log(self, event: LogBlock) -> None:
+        self.add_log_lines(event.stage, event.step, event.line_count)
 
     def add_log_lines(self, stage: int | None, step: int | None, count: int) -> None:
         """Count lines of output; the app counts whole batches this way."""
@@ -296,7 +296,7 @@ class BuildModel:
 _HANDLERS: dict[type[Event], Callable[[BuildModel, Event], None]] = {
     BuildStarted: BuildModel._build_started,  # type: ignore[dict-item]
     StepStarted: BuildModel._step_started,  # type: ignore[dict-item]
-    LogLine: BuildModel._log,  # type: ignore[dict-item]
+    LogBlock: BuildModel._log,  # type: ignore[dict-item]
     StepFinished: BuildModel._step_finished,  # type: ignore[dict-item]
     StepFailed: BuildModel._step_failed,  # type: ignore[dict-item]
     BuildPaused: BuildModel._paused,  # type: ignore[dict-item]

@@ -30,6 +30,7 @@ from engine.events import (
     BuildPaused,
     BuildStarted,
     Event,
+    LogBlock,
     LogLine,
     StepFailed,
     StepFinished,
@@ -54,7 +55,8 @@ def load_recording(path: Path) -> list[Event]:
     except UnicodeDecodeError:
         raise UsageError(f"{path}: the recording is not UTF-8 text") from None
     events = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Not splitlines: JSON keeps U+2028 and other line separators unescaped.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -67,9 +69,14 @@ def load_recording(path: Path) -> list[Event]:
         if not isinstance(data, dict):
             raise UsageError(f"{path}:{number}: expected a JSON object per line")
         try:
-            events.append(event_from_dict(data))
+            event = event_from_dict(data)
         except (ValueError, TypeError) as error:
             raise UsageError(f"{path}:{number}: {error}") from None
+        if isinstance(event, LogLine):
+            # A build session reports output in blocks, and the app's own
+            # recordings keep a block in one `log` event.
+            event = LogBlock(event.stage, event.step, event.text)
+        events.append(event)
     if not events:
         raise UsageError(
             f"{path}: the recording has no events; record a build with "
@@ -299,7 +306,7 @@ def _event_delays(events: list[Event]) -> list[float]:
             start = index
         elif isinstance(event, (StepFinished, StepFailed)) and start is not None:
             lines = [
-                i for i in range(start + 1, index) if isinstance(events[i], LogLine)
+                i for i in range(start + 1, index) if isinstance(events[i], LogBlock)
             ]
             share = event.seconds / (len(lines) + 1)
             for i in [*lines, index]:

@@ -25,7 +25,7 @@ from engine.events import (
     BuildFinished,
     BuildPaused,
     Event,
-    LogLine,
+    LogBlock,
     StageFinished,
     StepFailed,
     StepFinished,
@@ -250,8 +250,10 @@ class JsonPrinter(EventPrinter):
 
     def print(self, event: Event) -> None:
         self.note_failure(event)
+        # The contract is one line of output per `log` event.
+        events = event.log_lines() if isinstance(event, LogBlock) else [event]
         with self.lock:
-            self.stream.write(event.to_json() + "\n")
+            self.stream.write("".join(item.to_json() + "\n" for item in events))
             self.stream.flush()
 
 
@@ -282,8 +284,8 @@ class ProgressPrinter(EventPrinter):
                 f"[{stage.label} {event.step}/{stage.step_count}] "
                 f"{event.instruction}  ({line})"
             )
-        elif isinstance(event, LogLine):
-            self.write(f"    {event.text}")
+        elif isinstance(event, LogBlock):
+            self.write("\n".join(f"    {line}" for line in event.lines()))
         elif isinstance(event, StepFinished):
             self.steps += 1
             if event.cached:

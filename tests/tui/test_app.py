@@ -11,7 +11,7 @@ from engine.breakpoints import Breakpoint, Position
 from engine.events import (
     BuildFinished,
     BuildStarted,
-    LogLine,
+    LogBlock,
     StepFinished,
     StepStarted,
 )
@@ -243,8 +243,8 @@ async def test_log_keeps_newest_lines(plan: Plan, tmp_path: Path) -> None:
         ),
         StepFinished(stage=0, step=1, image="a" * 64, cached=False, seconds=0.1),
         StepStarted(stage=0, step=2, instruction="RUN echo", line=5),
-        *[LogLine(stage=0, step=2, text=f"line {n}") for n in range(lines)],
-        LogLine(stage=0, step=2, text=long_line),
+        *[LogBlock(stage=0, step=2, text=f"line {n}") for n in range(lines)],
+        LogBlock(stage=0, step=2, text=long_line),
         StepFinished(stage=0, step=2, image="b" * 64, cached=False, seconds=2.0),
         BuildFinished(image="b" * 64, seconds=2.1),
     ]

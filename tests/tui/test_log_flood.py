@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.message import Message
 
 from engine.breakpoints import Position
-from engine.events import LogLine, StepFinished, StepStarted
+from engine.events import LogBlock, StepFinished, StepStarted
 from tui.batcher import EventBatcher
 from tui.logstore import LogStore, _event_json
 from tui.widgets.log_view import LogView, _max_cells, clean_line
@@ -32,12 +32,12 @@ TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("text", TEXTS)
+@pytest.mark.parametrize("text", [*TEXTS, "several\nlines\n"])
 @pytest.mark.parametrize(("stage", "step"), [(0, 4), (None, None), (12, None)])
-def test_log_line_json_matches_to_json(
+def test_log_block_json_matches_to_json(
     text: str, stage: int | None, step: int | None
 ) -> None:
-    line = LogLine(stage=stage, step=step, text=text)
+    line = LogBlock(stage=stage, step=step, text=text)
     assert _event_json(line) == line.to_json()
 
 
@@ -46,11 +46,11 @@ def test_other_events_keep_to_json() -> None:
     assert _event_json(event) == event.to_json()
 
 
-def make_lines() -> list[LogLine]:
-    lines = [LogLine(stage=0, step=2, text=f"two {n}") for n in range(3)]
-    lines.append(LogLine(stage=None, step=None, text="outside"))
-    lines += [LogLine(stage=0, step=3, text=text) for text in TEXTS]
-    lines.append(LogLine(stage=0, step=2, text="two again"))
+def make_lines() -> list[LogBlock]:
+    lines = [LogBlock(stage=0, step=2, text=f"two {n}") for n in range(3)]
+    lines.append(LogBlock(stage=None, step=None, text="outside"))
+    lines += [LogBlock(stage=0, step=3, text=text) for text in TEXTS]
+    lines.append(LogBlock(stage=0, step=2, text="two again"))
     return lines
 
 
@@ -58,7 +58,7 @@ def run_files(store: LogStore) -> dict[str, str]:
     return {path.name: path.read_text() for path in store.run_folder.iterdir()}
 
 
-def test_record_lines_writes_what_record_writes(tmp_path: Path) -> None:
+def test_record_blocks_writes_what_record_writes(tmp_path: Path) -> None:
     one_by_one = LogStore.create(tmp_path / "one")
     one_by_one.new_run()
     batched = LogStore.create(tmp_path / "batched")
@@ -67,8 +67,8 @@ def test_record_lines_writes_what_record_writes(tmp_path: Path) -> None:
 
     for line in lines:
         one_by_one.record(line)
-    batched.record_lines(lines[:5])
-    batched.record_lines(lines[5:])
+    batched.record_blocks(lines[:5])
+    batched.record_blocks(lines[5:])
     one_by_one.flush()
     batched.flush()
 
@@ -85,7 +85,7 @@ def test_batcher_writes_lines_before_the_next_event(tmp_path: Path) -> None:
 
     batcher(StepStarted(stage=0, step=2, instruction="RUN x", line=3))
     for number in range(5):
-        batcher(LogLine(stage=0, step=2, text=f"line {number}"))
+        batcher(LogBlock(stage=0, step=2, text=f"line {number}"))
     batcher(StepFinished(stage=0, step=2, image=None, cached=False, seconds=1.0))
     store.flush()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.message import Message
 
 from engine.breakpoints import Position
-from engine.events import LogLine, StepFinished, StepStarted
+from engine.events import LogBlock, StepFinished, StepStarted
 from tui.batcher import EventBatcher
 from tui.logstore import LogStore, read_tail
 from tui.messages import BuildEvent, LogBatch
@@ -20,8 +20,8 @@ def test_store_writes_step_logs(tmp_path: Path) -> None:
     store.new_run()
     store.record(StepStarted(stage=0, step=2, instruction="RUN x", line=3))
     for number in range(5):
-        store.record(LogLine(stage=0, step=2, text=f"line {number}"))
-    store.record(LogLine(stage=None, step=None, text="outside"))
+        store.record(LogBlock(stage=0, step=2, text=f"line {number}"))
+    store.record(LogBlock(stage=None, step=None, text="outside"))
     assert store.tail(Position(0, 2), 2, shown=5) == ["line 3", "line 4"]
     assert store.tail(Position(0, 2), 10, shown=3) == ["line 0", "line 1", "line 2"]
     assert store.tail(None, 10, shown=1) == ["outside"]
@@ -57,12 +57,12 @@ def test_batcher_keeps_order_and_bounds(tmp_path: Path) -> None:
 
     batcher = EventBatcher(post, None, max_lines=100, interval=10.0)
     for number in range(250):
-        batcher(LogLine(stage=0, step=2, text=str(number)))
+        batcher(LogBlock(stage=0, step=2, text=str(number)))
     batcher(StepFinished(stage=0, step=2, image=None, cached=False, seconds=1.0))
     batch, event = posted
     assert isinstance(batch, LogBatch)
     assert isinstance(event, BuildEvent)
-    assert len(batch.lines) == 100
-    assert batch.lines[-1].text == "249"
+    lines = batch.lines_of(Position(0, 2))
+    assert lines == [str(number) for number in range(150, 250)]
     assert batch.dropped == 150
     assert batch.counts == {Position(0, 2): 250}

@@ -14,6 +14,7 @@ from engine.events import (
     BuildPaused,
     BuildStarted,
     Event,
+    LogBlock,
     StepFailed,
     StepStarted,
 )
@@ -164,3 +165,14 @@ def test_check_recording_rejects_other_keyword(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="is WORKDIR in the recording but USER"):
         check_recording(recording("passing"), load_plan(other), Path("rec.jsonl"))
+
+
+def test_load_recording_reads_log_blocks_of_the_app(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    blocks = [
+        LogBlock(stage=0, step=2, text="one\ntwo"),
+        LogBlock(stage=0, step=2, text="separator \u2028 inside"),
+    ]
+    path.write_text("".join(block.to_json() + "\n" for block in blocks))
+
+    assert load_recording(path) == blocks

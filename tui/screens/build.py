@@ -8,7 +8,7 @@ the step where the build stopped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from engine.breakpoints import Position
 from engine.events import (
@@ -26,13 +26,13 @@ from engine.events import (
     BuildFinished,
     BuildPaused,
     Event,
-    LogLine,
     StepFailed,
     StepStarted,
 )
 from engine.plan import Plan
 from engine.runner import State
 from tui.format import format_seconds, shorten
+from tui.messages import LogBatch
 from tui.model import BuildModel
 from tui.replay import END_OF_RECORDING
 from tui.screens.actions import diff_request, shell_image
@@ -42,6 +42,7 @@ from tui.widgets.findings import FindingsPanel
 from tui.widgets.log_panel import LogPanel
 from tui.widgets.stage_graph import StageGraph
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.steady import SteadyFooter
 from tui.widgets.step_detail import StepDetail
 from tui.widgets.step_table import StepTable
 from tui.widgets.teaching import TeachingPanel
@@ -132,7 +133,7 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         yield FindingsPanel(id="findings")
         yield WatchPanel(id="watch")
         yield StatusBar(id="status")
-        yield Footer()
+        yield SteadyFooter()
 
     @property
     def graph(self) -> StageGraph:
@@ -195,9 +196,8 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         self.insight_event(event)
         self.show_model()
 
-    def append_log(self, lines: Iterable[LogLine]) -> None:
-        shown = self._log_position
-        texts = [line.text for line in lines if _position_of(line) == shown]
+    def append_log(self, batch: LogBatch) -> None:
+        texts = batch.lines_of(self._log_position)
         if texts:
             self.log_panel.append(texts)
 
@@ -406,9 +406,3 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
                 binding.tooltip,
                 partial(run, binding.action, binding.description),
             )
-
-
-def _position_of(line: LogLine) -> Position | None:
-    if line.stage is None or line.step is None:
-        return None
-    return Position(line.stage, line.step)

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Label, LoadingIndicator, Static, Tree
+from textual.widgets import Header, Label, LoadingIndicator, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from engine.buildah import Buildah
@@ -26,6 +26,7 @@ from tui.difftree import ChangeNode, build_tree
 from tui.filediff import file_diff
 from tui.format import format_size
 from tui.screens.actions import ImageSide
+from tui.widgets.steady import SteadyFooter
 
 KIND_MARKS = {"added": "+", "removed": "-", "modified": "~", "": " "}
 KIND_COLORS = {"added": "success", "removed": "error", "modified": "warning"}
@@ -78,7 +79,7 @@ class DiffScreen(Screen[None]):
                 yield Static(
                     "Select a file to see how its content changed.", id="diff-text"
                 )
-        yield Footer()
+        yield SteadyFooter()
 
     def _heading(self) -> str:
         before, after = self.before, self.after

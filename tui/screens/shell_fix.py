@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from engine.breakpoints import Position
 from engine.plan import Plan
 from engine.shellfix import ShellFix, propose_fix
+from tui.widgets.steady import SteadyFooter
 
 
 class ShellFixScreen(ModalScreen[ShellFix | None]):
@@ -70,7 +71,7 @@ class ShellFixScreen(ModalScreen[ShellFix | None]):
             with VerticalScroll(id="fix-diff") as diff:
                 diff.border_title = "Change to the Containerfile"
                 yield Static(id="fix-diff-text")
-        yield Footer()
+        yield SteadyFooter()
 
     def _hint(self) -> str:
         stage = self.plan.stages[self.position.stage].label

@@ -27,6 +27,7 @@ from tui.format import (
 )
 from tui.insight_text import edge_note, stage_note
 from tui.model import BuildModel, Status
+from tui.widgets.steady import show_content
 
 STATUS_CLASSES = [status_class(status) for status in Status]
 
@@ -73,12 +74,14 @@ class StageNode(Widget):
 
     def update_status(self, model: BuildModel) -> None:
         status = model.stage_status(self.stage.index)
-        self.remove_class(*STATUS_CLASSES)
-        self.add_class(status_class(status))
-        self.query_one(".icon", Label).update(STATUS_ICONS[status])
+        if not self.has_class(status_class(status)):
+            # Changing classes restyles the node, so only on a new status.
+            self.remove_class(*STATUS_CLASSES)
+            self.add_class(status_class(status))
+        show_content(self.query_one(".icon", Label), STATUS_ICONS[status])
         seconds = format_seconds(model.stage_seconds(self.stage.index))
         text = status.value if not seconds else f"{status.value} {seconds}"
-        self.query_one(".status", Label).update(text)
+        show_content(self.query_one(".status", Label), text)
         self._show_notes(model)
 
     def _show_notes(self, model: BuildModel) -> None:
@@ -86,11 +89,11 @@ class StageNode(Widget):
         COPY --from edge carried."""
         notes = stage_note(model, self.stage.index)
         label = self.query_one(".notes", Label)
-        label.update(notes)
+        show_content(label, notes)
         label.display = bool(notes)
         for edge, text, edge_label in self.edge_labels:
             carried = edge_note(model, edge)
-            edge_label.update(f"{text}  {carried}" if carried else text)
+            show_content(edge_label, f"{text}  {carried}" if carried else text)
 
     def on_click(self, event: events.Click) -> None:
         event.stop()

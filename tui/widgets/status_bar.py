@@ -7,6 +7,7 @@ from textual.widgets import Static
 from engine.runner import State
 from tui.format import format_seconds
 from tui.model import BuildModel
+from tui.widgets.steady import show_content
 
 STATE_CLASSES = [f"-{state.value}" for state in State]
 
@@ -17,8 +18,11 @@ class StatusBar(Static):
     def show(
         self, model: BuildModel, *, replay: bool = False, following: bool = True
     ) -> None:
-        self.remove_class(*STATE_CLASSES)
-        self.add_class(f"-{model.state.value}")
+        state_class = f"-{model.state.value}"
+        if not self.has_class(state_class):
+            # Changing classes restyles the widget, so only on a new state.
+            self.remove_class(*STATE_CLASSES)
+            self.add_class(state_class)
         parts = [f" {self._state_text(model)} "]
         current, total = model.progress()
         parts.append(f"step {current} of {total}")
@@ -32,7 +36,7 @@ class StatusBar(Static):
             parts.append("not following (f)")
         if replay:
             parts.append("replay")
-        self.update("  │  ".join(parts))
+        show_content(self, "  │  ".join(parts))
 
     @staticmethod
     def _state_text(model: BuildModel) -> str:

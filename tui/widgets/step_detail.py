@@ -19,6 +19,7 @@ from tui.format import format_seconds
 from tui.insight_model import InsightModel
 from tui.insight_text import describe_crossing, finding_label, severity_style
 from tui.model import BuildModel, StepRecord
+from tui.widgets.steady import show_content
 
 
 class StepDetail(Static):
@@ -26,20 +27,20 @@ class StepDetail(Static):
 
     def show(self, model: BuildModel, position: Position | None, end: bool) -> None:
         if not isinstance(model, InsightModel) or position is None:
-            self.update("")
+            show_content(self, "")
             return
         theme = self.app.theme_variables
         if end:
             self.border_title = f"Stage {model.plan.stages[position.stage].label}"
-            self.update(stage_text(model, position.stage, theme))
+            show_content(self, stage_text(model, position.stage, theme))
             return
         record = model.steps.get(position)
         if record is None:
-            self.update("")
+            show_content(self, "")
             return
         label = model.plan.stages[position.stage].label
         self.border_title = f"Step · {label} step {position.step}"
-        self.update(step_text(model, record, theme))
+        show_content(self, step_text(model, record, theme))
 
 
 def step_text(

@@ -13,12 +13,15 @@ registry's manifest lists.
 
 from __future__ import annotations
 
+import concurrent.futures
 import fnmatch
+import functools
 import json
 import logging
 import os
 import posixpath
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,19 +81,51 @@ class Crossing:
 
 
 class ImageSizes:
-    """Image sizes read from Buildah, each image asked once."""
+    """Image sizes read from Buildah, each image asked once.
+
+    `prefetch` starts a lookup in the background, so that a session can ask
+    for each step's size as the step finishes and have them all by the end
+    of the build. Threads may share one ImageSizes.
+    """
 
     def __init__(self, buildah: Buildah) -> None:
         self.buildah = buildah
-        self._sizes: dict[str, int] = {}
+        self._lookups: dict[str, concurrent.futures.Future[int]] = {}
+        self._lock = threading.Lock()
+
+    def prefetch(self, image: str) -> None:
+        """Start reading an image's size unless it was asked for already."""
+        self._lookup(image)
 
     def size(self, image: str | None) -> int:
-        """Return an image's size in bytes; 0 for scratch (None)."""
+        """Return an image's size in bytes; 0 for scratch (None).
+
+        Raises BuildahError when Buildah cannot read the image."""
         if image is None:
             return 0
-        if image not in self._sizes:
-            self._sizes[image] = image_size(self.buildah, image)
-        return self._sizes[image]
+        lookup = self._lookup(image)
+        try:
+            return lookup.result()
+        except BuildahError:
+            with self._lock:
+                if self._lookups.get(image) is lookup:
+                    del self._lookups[image]  # the next call asks again
+            raise
+
+    def _lookup(self, image: str) -> concurrent.futures.Future[int]:
+        with self._lock:
+            lookup = self._lookups.get(image)
+            if lookup is None:
+                lookup = _size_readers().submit(image_size, self.buildah, image)
+                self._lookups[image] = lookup
+            return lookup
+
+
+@functools.cache
+def _size_readers() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=2, thread_name_prefix="image-size"
+    )
 
 
 def image_size(buildah: Buildah, image: str) -> int:
@@ -348,10 +383,14 @@ class BuildSummary:
 
 
 def summarize(
-    buildah: Buildah, plan: Plan, step_images: dict[Position, str | None]
+    buildah: Buildah,
+    plan: Plan,
+    step_images: dict[Position, str | None],
+    sizes: ImageSizes | None = None,
 ) -> BuildSummary:
-    """Compute everything this module reports about a finished build."""
-    sizes = ImageSizes(buildah)
+    """Compute everything this module reports about a finished build, with
+    the sizes already read or being read in `sizes`."""
+    sizes = sizes or ImageSizes(buildah)
     per_stage = stage_sizes(sizes, plan, step_images)
     crossed = crossings(buildah, plan, step_images)
     return BuildSummary(

@@ -123,7 +123,7 @@ class OutputParser:
         collected: list[Event] = []
         if any(needle in text for needle in MARKER_NEEDLES):
             candidates = MARKER_CANDIDATE.finditer(text)
-        elif len(text) >= 64 and HEX_ID_LINE.search(text):
+        elif self._ready_for_next_step() and HEX_ID_LINE.search(text):
             candidates = HEX_ID_LINE.finditer(text)
         else:
             self._log_block(text, collected)
@@ -201,7 +201,13 @@ class OutputParser:
 
         if COMMIT.match(line):
             return []
-        if FULL_IMAGE_ID.match(line) and self.running is not None:
+        if (
+            FULL_IMAGE_ID.match(line)
+            and self.running is not None
+            and self._ready_for_next_step()
+        ):
+            # Buildah prints the final image's ID after the last step
+            # committed; before that, a bare ID is the running step's output.
             self.final_image = line
             return []
 

@@ -196,6 +196,11 @@ class BuildSession:
         self._cancelled = threading.Event()
         self._cancel_reason = "cancelled"
         self._containers_at_start: set[str] | None = None
+        # Listed now, while the caller (the app, say) is still starting, so
+        # that the first build does not wait for it.
+        self._containers_listing: concurrent.futures.Future[set[str]] | None = (
+            _in_background(request.buildah.container_ids)
+        )
         self._active_seconds = 0.0
         self._stop: StopRequest | None = None
         self._stopping = False
@@ -212,7 +217,7 @@ class BuildSession:
         self.step_images.clear()
         self._active_seconds = 0.0
         self._cancelled.clear()
-        self._containers_at_start = self.request.buildah.container_ids()
+        self._containers_at_start = self._list_containers()
         return self.resume()
 
     def resume(self) -> State:
@@ -242,6 +247,13 @@ class BuildSession:
             process = self._process
         if process is not None:
             _terminate_group(process)
+
+    def _list_containers(self) -> set[str]:
+        """Return the IDs of the working containers before a build."""
+        listing, self._containers_listing = self._containers_listing, None
+        if listing is not None:
+            return listing.result()
+        return self.request.buildah.container_ids()
 
     def reload(self, plan: Plan, breakpoints: Iterable[Breakpoint]) -> None:
         """Take an edited plan while paused, keeping the paused position.
@@ -298,7 +310,7 @@ class BuildSession:
             )
             return self.state
         if self._containers_at_start is None:
-            self._containers_at_start = self.request.buildah.container_ids()
+            self._containers_at_start = self._list_containers()
         self.state = State.RUNNING
         self._segment_target = pause_at
         self._emit(
@@ -610,6 +622,22 @@ def _read_blocks(
     rest = "".join(pieces) + decoder.decode(b"", final=True)
     if rest:
         on_block(rest)
+
+
+def _in_background(
+    function: Callable[[], set[str]],
+) -> concurrent.futures.Future[set[str]]:
+    """Run `function` on a daemon thread; the future holds its result or error."""
+    future: concurrent.futures.Future[set[str]] = concurrent.futures.Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function())
+        except BaseException as error:  # noqa: BLE001 - handed to the caller
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="buildah-containers", daemon=True).start()
+    return future
 
 
 def _terminate_group(process: subprocess.Popen[bytes]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from pathlib import Path
 
 from engine.breakpoints import Position
@@ -47,7 +48,7 @@ from engine.events import (
     StepFinished,
 )
 from engine.ignore import IgnoreRules
-from engine.insight import BuildSummary, stage_images, summarize
+from engine.insight import BuildSummary, ImageSizes, stage_images, summarize
 from engine.plan import Instruction
 from engine.runner import BuildSession
 
@@ -76,6 +77,9 @@ class BuildInsight:
         self.current: dict[tuple[str, int], StepRecord] = {}
         self.miss_reasons: dict[Position, MissReason] = {}
         self.summary: BuildSummary | None = None
+        self.sizes = ImageSizes(request.buildah)
+        """Sizes of the images of this session's steps; an image's size never
+        changes, so they are kept across builds."""
         self._rules: IgnoreRules | None = None
 
     @property
@@ -99,6 +103,7 @@ class BuildInsight:
     # Steps
 
     def _begin_build(self) -> None:
+        wait_for_save(self.record_file)
         self.previous = BuildRecord.load(self.record_file)
         self.current = {}
         self.miss_reasons = {}
@@ -106,6 +111,9 @@ class BuildInsight:
         self._rules = None
 
     def _step_finished(self, event: StepFinished) -> Event:
+        if event.image is not None:
+            # Read now, so that the end of the build waits for the last only.
+            self.sizes.prefetch(event.image)
         plan = self.session.plan
         instruction = plan.instruction(event.stage, event.step)
         if instruction is None:
@@ -173,7 +181,10 @@ class BuildInsight:
         session = self.session
         try:
             summary = summarize(
-                session.request.buildah, session.plan, session.step_images
+                session.request.buildah,
+                session.plan,
+                session.step_images,
+                sizes=self.sizes,
             )
         except BuildahError as error:
             log.warning("no stage sizes for this build: %s", error.message)
@@ -204,8 +215,30 @@ class BuildInsight:
             context=str(request.context.resolve()),
             steps=steps,
         )
-        record.save(self.record_file)
-        log.debug("saved the build record %s", self.record_file)
+        _save_in_background(record, self.record_file)
+
+
+_saving: dict[Path, threading.Thread] = {}
+_saving_lock = threading.Lock()
+
+
+def _save_in_background(record: BuildRecord, path: Path) -> None:
+    """Write a record on a thread of its own, so that the events of a build's
+    end wait for none of it. The thread is not a daemon, so the process
+    waits for it before exiting."""
+    wait_for_save(path)
+    thread = threading.Thread(target=record.save, args=(path,), name="build-record")
+    with _saving_lock:
+        _saving[path] = thread
+    thread.start()
+
+
+def wait_for_save(path: Path) -> None:
+    """Return once the record last saved to `path` is on disk."""
+    with _saving_lock:
+        thread = _saving.pop(path, None)
+    if thread is not None:
+        thread.join()
 
 
 def attach(session: BuildSession, records_folder: Path | None = None) -> BuildInsight:

@@ -17,7 +17,7 @@ from engine.buildrecord import cache_folder
 from engine.events import BuildFinished, Event, StageFinished, StepFinished
 from engine.insight import ImageSizes, format_size, image_size, step_sizes
 from engine.runner import BuildRequest, BuildSession, State
-from engine.session_insight import BuildInsight, attach
+from engine.session_insight import BuildInsight, attach, wait_for_save
 
 pytestmark = pytest.mark.buildah
 
@@ -240,6 +240,7 @@ def test_first_build_has_no_record(
     assert (0, 3) in codes
     assert step_events(events)[Position(0, 3)].miss_reason is not None
     assert step_events(events)[Position(0, 1)].miss_reason is None
+    wait_for_save(insight.record_file)
     records = list((cache_folder()).glob("*.json"))
     assert len(records) == 1
     assert records[0].parent == cache_folder()

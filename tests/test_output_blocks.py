@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.events import Event, LogBlock, LogLine, StepFinished, StepStarted
+from engine.events import Event, LogBlock, StepFinished, StepStarted
 from engine.output import OutputParser
 from engine.plan import load_plan
 from engine.runner import _read_blocks
@@ -154,17 +154,24 @@ def test_carriage_returns_end_no_line() -> None:
     assert events == [LogBlock(stage=0, step=2, text="10%\n50%\r100%\n")]
 
 
-def test_bare_image_id_in_a_flood_is_read() -> None:
+def test_bare_image_id_in_a_flood_is_output() -> None:
     parser = flood_parser()
     image = "f" * 64
 
     events = parser.feed_block(f"a\n{image}\nb")
 
+    assert parser.final_image is None
+    assert events == [LogBlock(stage=0, step=2, text=f"a\n{image}\nb")]
+
+
+def test_bare_image_id_after_the_commit_is_the_final_image() -> None:
+    parser = flood_parser()
+    image = "0123456789a" + "f" * 53
+
+    events = parser.feed_block(f"a\n--> 0123456789a\n{image}")
+
     assert parser.final_image == image
-    assert split_blocks(events) == [
-        LogLine(stage=0, step=2, text="a"),
-        LogLine(stage=0, step=2, text="b"),
-    ]
+    assert events == [LogBlock(stage=0, step=2, text="a")]
 
 
 def test_random_blocks_of_a_recording() -> None:

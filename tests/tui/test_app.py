@@ -265,3 +265,30 @@ async def test_log_keeps_newest_lines(plan: Plan, tmp_path: Path) -> None:
         with open(step_log, encoding="utf-8") as handle:
             assert sum(1 for _ in handle) == lines + 1
         assert "all in" in screen.log_panel.border_subtitle
+
+
+async def test_log_counts_lines_of_a_batch_larger_than_the_view(
+    plan: Plan, tmp_path: Path
+) -> None:
+    flood = "\n".join(f"line {n}" for n in range(25_000))
+    events = [
+        BuildStarted(containerfile=str(plan.path), target=plan.target),
+        StepStarted(
+            stage=0, step=1, instruction="FROM localhost/busybox AS base", line=4
+        ),
+        StepFinished(stage=0, step=1, image="a" * 64, cached=False, seconds=0.1),
+        StepStarted(stage=0, step=2, instruction="RUN echo", line=5),
+        LogBlock(stage=0, step=2, text="first"),
+        LogBlock(stage=0, step=2, text=flood),
+        StepFinished(stage=0, step=2, image="b" * 64, cached=False, seconds=2.0),
+        BuildFinished(image="b" * 64, seconds=2.1),
+    ]
+    app = create_app(
+        plan, recording=events, log_root=tmp_path, max_log_lines=1000, clock=fixed_clock
+    )
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        panel = app.build_screen.log_panel
+        assert panel.view.lines[0] == "line 24000"
+        assert panel.view.lines[-1] == "line 24999"
+        assert "last 1,000 of 25,001 lines" in panel.border_subtitle

@@ -116,3 +116,15 @@ async def test_append_cleans_lines_and_keeps_the_newest() -> None:
         assert view.lines == [clean_line(text) for text in TEXTS][-5:]
         assert view.dropped == len(TEXTS) - 5
         assert view.virtual_size.height == 5
+
+
+async def test_append_after_a_gap_replaces_the_lines() -> None:
+    app = LogApp()
+    async with app.run_test(size=(60, 10)) as pilot:
+        view = app.query_one(LogView)
+        view.append(["one", "two", "three"])
+        view.append(["ten"], after_gap=True)
+        await pilot.pause()
+
+        assert view.lines == ["ten"]
+        assert view.dropped == 3

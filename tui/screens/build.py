@@ -177,7 +177,6 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         self.query_one(StatusBar).show(
             self.model, replay=self.stagescope.replay, following=self.following
         )
-        self.set_class(self.model.state is State.RUNNING, "-running")
         self.refresh_insight()
         self.refresh_variables()
 
@@ -197,9 +196,12 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         self.show_model()
 
     def append_log(self, batch: LogBatch) -> None:
-        texts = batch.lines_of(self._log_position)
-        if texts:
-            self.log_panel.append(texts)
+        shown = self._log_position
+        texts = batch.lines_of(shown)
+        # A batch larger than the log view leaves its oldest lines on disk.
+        skipped = batch.counts.get(shown, 0) - len(texts)
+        if texts or skipped:
+            self.log_panel.append(texts, skipped=skipped)
 
     def _show_failure(self, event: StepFailed) -> None:
         where = ""

@@ -82,8 +82,12 @@ class LogPanel(Vertical):
         self._show_subtitle()
         self._rerun_search()
 
-    def append(self, lines: Iterable[str]) -> None:
-        self.view.append(lines)
+    def append(self, lines: Iterable[str], skipped: int = 0) -> None:
+        """Add lines at the end; `skipped` lines before them are only in the
+        full log."""
+        self._earlier += skipped
+        # The lines shown are not followed by the next ones after a gap.
+        self.view.append(lines, after_gap=skipped > 0)
         self._show_subtitle()
         if self.has_class("-searching"):
             self._show_count()

@@ -85,9 +85,20 @@ class LogView(ScrollView, can_focus=True):
         self.scroll_to(0, 0, animate=False)
         self.refresh()
 
-    def append(self, texts: Iterable[str]) -> None:
-        """Add lines at the end; stay at the end if the view was there."""
+    def append(self, texts: Iterable[str], *, after_gap: bool = False) -> None:
+        """Add lines at the end; stay at the end if the view was there.
+
+        `after_gap` drops every line shown first, because lines the view never
+        had come between them and the new ones.
+        """
         at_end = self.is_vertical_scroll_end or not self.lines
+        if after_gap:
+            # Unlike `clear`, this keeps the virtual size, and so the layout.
+            self.dropped += len(self.lines)
+            self.lines.clear()
+            self._matches.clear()
+            self._current = None
+            self._cache.clear()
         start = len(self.lines)
         # A printable line that is not too long is already clean, and checking
         # that in C keeps a flood of output cheap.
@@ -97,10 +108,11 @@ class LogView(ScrollView, can_focus=True):
             else clean_line(text)
             for text in texts
         ]
-        if not new:
+        if not new and not after_gap:
             return
         self.lines.extend(new)
-        self._width = max(self._width, _max_cells(new))
+        if new:
+            self._width = max(self._width, _max_cells(new))
         if self._pattern is not None:
             search = self._pattern.search
             self._matches += [start + i for i, line in enumerate(new) if search(line)]

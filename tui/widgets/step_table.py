@@ -155,10 +155,6 @@ class StepTable(DataTable[Text | str]):
     def _update_row(self, cells: list[Text | str], position: Position) -> None:
         key = row_key(position)
         for column, value in zip(COLUMNS, cells, strict=True):
-            old = self.get_cell(key, column)
-            if type(old) is type(value) and old == value:
-                # An update, even to the same value, recomputes column widths.
-                continue
             self.update_cell(key, column, value, update_width=column != "instruction")
 
     def _color(self, status: Status) -> str:

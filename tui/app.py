@@ -255,8 +255,13 @@ class StagescopeApp(App[int]):
         self.exit(0)
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        # Composed once and kept: the keys do not change while the app runs,
+        # and laying the table out again made `?` slow during a build.
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpScreen(), name="help")
+        self.push_screen("help")
 
     # Breakpoints
 

@@ -292,3 +292,28 @@ async def test_log_counts_lines_of_a_batch_larger_than_the_view(
         assert panel.view.lines[0] == "line 24000"
         assert panel.view.lines[-1] == "line 24999"
         assert "last 1,000 of 25,001 lines" in panel.border_subtitle
+
+
+async def test_q_on_the_help_screen_quits(make_app: MakeApp) -> None:
+    app = make_app("passing")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_help_opens_again_after_closing(make_app: MakeApp) -> None:
+    app = make_app("passing")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        for _ in range(2):
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, HelpScreen)

@@ -46,6 +46,8 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,question_mark", "dismiss", "Close", id="stagescope.help.close",
                 tooltip="Close this help"),
+        Binding("q", "app.quit", "Quit", id="stagescope.help.quit",
+                tooltip="Quit stagescope, stopping the build"),
     ]  # fmt: skip
 
     def compose(self) -> ComposeResult:

@@ -14,6 +14,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import enum
+import fcntl
 import io
 import logging
 import os
@@ -425,6 +426,7 @@ class BuildSession:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        _widen_pipe(process)
         with self._lock:
             self._process = process
         if self._cancelled.is_set():
@@ -622,6 +624,23 @@ def _read_blocks(
     rest = "".join(pieces) + decoder.decode(b"", final=True)
     if rest:
         on_block(rest)
+
+
+PIPE_BYTES = 1 << 20
+"""Capacity asked for the pipe from buildah; Linux gives 64 KiB by default."""
+F_SETPIPE_SZ = 1031
+"""Linux's fcntl command to resize a pipe; Python's fcntl module has it
+only from 3.10 on some platforms."""
+
+
+def _widen_pipe(process: subprocess.Popen[bytes]) -> None:
+    """Let buildah write ahead while the reader waits for the GIL: with a
+    full pipe, buildah and the step that prints would wait too."""
+    assert process.stdout is not None
+    try:
+        fcntl.fcntl(process.stdout.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
+    except OSError as error:
+        log.debug("could not widen the pipe from buildah: %s", error)
 
 
 def _in_background(

@@ -22,9 +22,10 @@ import os
 import posixpath
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from engine.breakpoints import Position
@@ -90,6 +91,8 @@ class ImageSizes:
 
     def __init__(self, buildah: Buildah) -> None:
         self.buildah = buildah
+        self.on_size: Callable[[str, int], object] | None = None
+        """Called with each image and size read, on the thread that read it."""
         self._lookups: dict[str, concurrent.futures.Future[int]] = {}
         self._lock = threading.Lock()
 
@@ -118,7 +121,13 @@ class ImageSizes:
             if lookup is None:
                 lookup = _size_readers().submit(image_size, self.buildah, image)
                 self._lookups[image] = lookup
+                lookup.add_done_callback(partial(self._report, image))
             return lookup
+
+    def _report(self, image: str, lookup: concurrent.futures.Future[int]) -> None:
+        on_size = self.on_size
+        if on_size is not None and lookup.exception() is None:
+            on_size(image, lookup.result())
 
 
 @functools.cache

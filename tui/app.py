@@ -26,18 +26,16 @@ from textual.worker import Worker, WorkerState
 from engine.breakpoints import Breakpoint, Position
 from engine.buildah import Buildah
 from engine.errors import StagescopeError
-from engine.events import StepFinished
 from engine.plan import Plan
 from engine.runner import State
 from tui.batcher import EventBatcher
 from tui.insight_model import InsightModel
 from tui.insight_tap import ImageSizeBook
 from tui.logstore import LogStore
-from tui.messages import BuildEvent, BuildReset, LogBatch
+from tui.messages import BuildEvent, BuildReset, LogBatch, SizesChanged
 from tui.preflight import FindingsChecked, Preflight, preflight_error
 from tui.screens.build import BuildScreen
 from tui.screens.help import HelpScreen
-from tui.sizes import image_sizes
 from tui.source import BuildSource, can_continue
 
 log = logging.getLogger(__name__)
@@ -79,6 +77,7 @@ class StagescopeApp(App[int]):
         self.autostart = autostart
         self.max_log_lines = max_log_lines
         self.model = InsightModel(source.plan, clock, sizes)
+        self.model.sizes.on_change = lambda: self.post_message(SizesChanged())
         self.model.watching = bool(getattr(source, "watching", False))
         self.preflight = preflight or Preflight(None)
         self.batcher = EventBatcher(self.post_message, log_store, max_log_lines)
@@ -305,8 +304,6 @@ class StagescopeApp(App[int]):
 
     def on_build_event(self, message: BuildEvent) -> None:
         self.model.apply(message.event)
-        if isinstance(message.event, StepFinished) and self.buildah is not None:
-            self._fetch_sizes(self.buildah)
         if (screen := self.drawable_screen()) is not None:
             screen.show_event(message.event)
             self.refresh_bindings()
@@ -318,16 +315,12 @@ class StagescopeApp(App[int]):
         if (screen := self.drawable_screen()) is not None:
             screen.append_log(message)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="sizes")
-    def _fetch_sizes(self, buildah: Buildah) -> dict[str, int]:
-        return image_sizes(buildah)
+    def on_sizes_changed(self, message: SizesChanged) -> None:
+        self._redraw()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR:
             self.report_worker_error(event.worker)
-        if event.worker.group == "sizes" and event.state is WorkerState.SUCCESS:
-            self.model.image_sizes.update(event.worker.result or {})
-            self._redraw()
         if event.worker.group == "build" and event.state in (
             WorkerState.SUCCESS,
             WorkerState.ERROR,
@@ -354,7 +347,6 @@ class StagescopeApp(App[int]):
         title = {
             "build": "Build",
             "diff": "Diff",
-            "sizes": "Image sizes",
             "preflight": "Pre-flight check",
         }.get(worker.group, "Error")
         self.notify(text, title=title, severity="error", timeout=10)

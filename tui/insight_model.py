@@ -129,6 +129,9 @@ class InsightModel(BuildModel):
 
     # Sizes
 
+    def image_size(self, image: str | None) -> int | None:
+        return self.sizes.get(image)
+
     def step_added(self, record: StepRecord) -> int | None:
         """Return the bytes a step added to the image before it, when both
         images were measured; FROM adds its whole base image."""

@@ -10,7 +10,7 @@ changes, so the book needs no reset between builds.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from engine.events import BuildFinished, Event
 from engine.runner import BuildSession
@@ -26,10 +26,15 @@ class ImageSizeBook:
     def __init__(self) -> None:
         self._sizes: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.on_change: Callable[[], object] = lambda: None
+        """Called, on the adding thread, after sizes were added."""
 
     def add(self, sizes: Mapping[str, int]) -> None:
         with self._lock:
+            known = self._sizes.items() >= sizes.items()
             self._sizes.update(sizes)
+        if not known:
+            self.on_change()
 
     def get(self, image: str | None) -> int | None:
         if image is None:
@@ -45,6 +50,8 @@ class ImageSizeBook:
 def attach_insight(session: BuildSession, book: ImageSizeBook) -> BuildInsight:
     """Install the insight hook on `session` and copy its step sizes to `book`."""
     insight = attach(session)
+    # Each step's size as soon as it is read, for the steps table.
+    insight.sizes.on_size = lambda image, size: book.add({image: size})
 
     def record_sizes(event: Event) -> list[Event]:
         summary = insight.summary

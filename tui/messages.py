@@ -50,3 +50,7 @@ class BuildReset(Message):
     def __init__(self, plan: Plan) -> None:
         super().__init__()
         self.plan = plan
+
+
+class SizesChanged(Message):
+    """Image sizes that the steps table shows became known."""

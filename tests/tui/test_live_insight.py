@@ -12,10 +12,12 @@ from engine.runner import BuildRequest, State
 from tests.tui.snapshot_scenes import settle
 from tui.app import StagescopeApp
 from tui.factory import create_app
+from tui.format import format_size
 from tui.main import main
 from tui.widgets.findings import FindingsPanel
 from tui.widgets.stage_graph import StageNode
 from tui.widgets.step_detail import StepDetail
+from tui.widgets.step_table import row_key
 
 ENV_FROM_ARG = """\
 FROM {image} AS base
@@ -95,6 +97,10 @@ async def test_sizes_and_miss_reason_shown(
         screen.point_at(Position(0, 4))
         await pilot.pause()
         assert app.model.step_added(app.model.steps[Position(0, 4)]) is not None
+        size = app.model.image_size(app.model.steps[Position(0, 4)].image)
+        assert size is not None and size > 0
+        cell = str(screen.steps.get_cell(row_key(Position(0, 4)), "image"))
+        assert cell.endswith(format_size(size))
         assert " · added " in detail_text(app)
         screen.point_at(Position(1, 2))
         await pilot.pause()

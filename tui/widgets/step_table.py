@@ -175,7 +175,7 @@ class StepTable(DataTable[Text | str]):
     ) -> list[Text | str]:
         status = model.step_status(record)
         label = "▶ paused here" if status is Status.PAUSED else status.value
-        size = model.image_sizes.get(record.image or "")
+        size = model.image_size(record.image)
         image = short_image(record.image)
         if size is not None:
             image = f"{image} {format_size(size)}"

@@ -110,6 +110,7 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         super().__init__()
         self.max_log_lines = max_log_lines
         self._log_position: Position | None = _NOT_SHOWN
+        self._redraw_pending = False
 
     @property
     def stagescope(self) -> StagescopeApp:
@@ -193,6 +194,18 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         elif isinstance(event, BuildCancelled):
             self.notify(f"Build stopped ({event.reason})", severity="warning")
         self.insight_event(event)
+        self._request_redraw()
+
+    def _request_redraw(self) -> None:
+        """Redraw from the model once the events queued now are handled:
+        events come in bursts (a step ends, the next starts), and each
+        redraw restyles and renders the panels."""
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.app.call_later(self._redraw_now)
+
+    def _redraw_now(self) -> None:
+        self._redraw_pending = False
         self.show_model()
 
     def append_log(self, batch: LogBatch) -> None:

@@ -28,6 +28,7 @@ from engine.commands.build_options import (
 from engine.errors import StagescopeError, UsageError
 from engine.events import BuildStarted, Event
 from engine.plan import Plan, find_containerfile, load_plan
+from tui.keys import load_keymap
 from tui.preflight import plan_check, preflight_error
 from tui.replay import check_recording, load_recording
 
@@ -91,6 +92,13 @@ def _add_app_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log what stagescope does to the log folder",
     )
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        metavar="FILE",
+        help="other keys for the app's actions, as lines such as continue = "
+        '"f5" (default: ~/.config/stagescope/keys.toml, if it exists)',
+    )
 
 
 def launch(arguments: list[str]) -> int:
@@ -111,6 +119,7 @@ def launch(arguments: list[str]) -> int:
         for breakpoint in breakpoints:
             breakpoint.resolve(plan)
         conditions = conditions_from_args(args)
+        keymap = load_keymap(args.keys)
     except StagescopeError as error:
         return _fail(error)
     from tui.factory import create_app
@@ -124,6 +133,7 @@ def launch(arguments: list[str]) -> int:
         watch=args.watch,
         findings=findings,
         buildah_version=version,
+        keymap=keymap,
     )
     apply_conditions(app, conditions)
     return _run(app, args.debug)
@@ -142,6 +152,7 @@ def replay(arguments: list[str]) -> int:
         breakpoints = breakpoints_from_args(args)
         for breakpoint in breakpoints:
             breakpoint.resolve(plan)
+        keymap = load_keymap(args.keys)
     except StagescopeError as error:
         return _fail(error)
     from tui.factory import create_app
@@ -149,6 +160,7 @@ def replay(arguments: list[str]) -> int:
     app = create_app(
         plan,
         recording=events,
+        keymap=keymap,
         breakpoints=breakpoints,
         speed=args.speed,
         log_root=args.log_dir,

@@ -1,4 +1,7 @@
-"""Every key of the app, as currently mapped, with what it does."""
+"""Every key of the app, as currently mapped, with what it does.
+
+The last column is the action's name, which the key file (`tui.keys`) maps
+to other keys."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
+
+from tui.keys import PREFIX, default_key_file, shown_path
 
 SECTIONS: list[tuple[str, str]] = [
     ("Build", "tui.screens.build:BuildScreen"),
@@ -55,17 +60,21 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._table(), id="help-table")
 
     def on_mount(self) -> None:
-        self.query_one("#help-body").border_title = "Keys  (escape closes)"
+        body = self.query_one("#help-body")
+        body.border_title = "Keys  (escape closes)"
+        key_file = shown_path(default_key_file())
+        body.border_subtitle = f"other keys: {key_file} or --keys FILE"
 
-    def sections(self) -> list[tuple[str, list[tuple[str, str, str]]]]:
-        """Return (title, [(keys, action, description)]) for every section."""
+    def sections(self) -> list[tuple[str, list[tuple[str, str, str, str]]]]:
+        """Return (title, [(keys, action, description, name)]) for every
+        section."""
         sections = []
         for section, path in SECTIONS:
             bindings = _class(path).BINDINGS
             rows = [self._row(b) for b in bindings if isinstance(b, Binding)]
-            rows += [(k, "", d) for s, k, d in EXTRA_KEYS if s == section]
+            rows += [(k, "", d, "") for s, k, d in EXTRA_KEYS if s == section]
             sections.append((section, rows))
-        moving = [(k, "", d) for s, k, d in EXTRA_KEYS if s == "Moving around"]
+        moving = [(k, "", d, "") for s, k, d in EXTRA_KEYS if s == "Moving around"]
         sections.append(("Moving around", moving))
         return sections
 
@@ -74,25 +83,31 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", style="bold", no_wrap=True, min_width=14)
         table.add_column("action", no_wrap=True)
         table.add_column("what it does", ratio=1)
+        table.add_column("name in keys.toml", style="dim", no_wrap=True)
         accent = self.app.theme_variables.get("accent", "")
         for title, rows in self.sections():
             self._add_section(table, title, rows, accent)
         return table
 
     def _add_section(
-        self, table: Table, title: str, rows: list[tuple[str, str, str]], accent: str
+        self,
+        table: Table,
+        title: str,
+        rows: list[tuple[str, str, str, str]],
+        accent: str,
     ) -> None:
         if not rows:
             return
-        table.add_row(Text(title, style=f"bold {accent}"), "", "")
+        table.add_row(Text(title, style=f"bold {accent}"), "", "", "")
         for row in rows:
             table.add_row(*row)
-        table.add_row("", "", "")
+        table.add_row("", "", "", "")
 
-    def _row(self, binding: BindingType) -> tuple[str, str, str]:
+    def _row(self, binding: BindingType) -> tuple[str, str, str, str]:
         assert isinstance(binding, Binding)
         keys = self._keys(binding)
-        return keys, binding.description, binding.tooltip
+        name = (binding.id or "").removeprefix(PREFIX)
+        return keys, binding.description, binding.tooltip, name
 
     def _keys(self, binding: Binding) -> str:
         keymap = getattr(self.app, "keymap", {})

@@ -45,6 +45,10 @@ TICK_SECONDS = 0.5
 """How often running times on screen are redrawn while a build runs."""
 
 
+DIFF_GROUPS = ("diff", "file-diff")
+"""Worker groups of the diff screen, which hold mounted containers."""
+
+
 class StagescopeApp(App[int]):
     """Step through a multistage build, live or replayed."""
 
@@ -242,12 +246,15 @@ class StagescopeApp(App[int]):
         self.source.plan = plan
 
     async def action_quit(self) -> None:
-        """Stop the build, wait for its worker, and leave."""
+        """Stop the build, wait for its worker and any diff, and leave."""
         self._quitting = True
         self.source.cancel("quit")
         workers = [w for w in self.workers if w.group == "build" and w.is_running]
         if workers or self.building:
             self.notify("Stopping the build…", timeout=3)
+        # A diff works on two mounted containers and removes them when it
+        # ends; a thread cannot be stopped, and leaving would leak them.
+        workers += [w for w in self.workers if w.group in DIFF_GROUPS and w.is_running]
         if workers:
             await self.workers.wait_for_complete(workers)
         await self._close_source()

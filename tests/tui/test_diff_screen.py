@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import pytest
 from textual.widgets import Tree
 
 from engine.buildah import Buildah
+from engine.diff import FilesystemDiff, diff_images
 from engine.mounts import throwaway_container
 from tests.tui.conftest import MakeApp
 from tests.tui.snapshot_scenes import wait_for_workers
@@ -76,3 +79,36 @@ async def test_diff_screen_on_real_images(
         assert "+hello, world\n" in screen.file_diff_text
         await pilot.press("escape")
         assert screen is not app.screen
+
+
+async def test_quit_during_a_diff_waits_for_its_containers(
+    make_app: MakeApp, buildah: Buildah, two_images: tuple[str, str]
+) -> None:
+    before, after = two_images
+    containers_before = buildah.container_ids()
+    started = threading.Event()
+    finished = threading.Event()
+
+    def slow_diff(first: str, second: str) -> FilesystemDiff:
+        started.set()
+        time.sleep(1.0)
+        result = diff_images(buildah, first, second)
+        finished.set()
+        return result
+
+    app = make_app("passing")
+    async with app.run_test(size=(150, 44)) as pilot:
+        await pilot.pause()
+        await wait_for_workers(app)
+        screen = DiffScreen(
+            None,
+            ImageSide(before, "before", 0),
+            ImageSide(after, "after", 0),
+            compare=slow_diff,
+            compare_file=lambda first, second, path: "",
+        )
+        await app.push_screen(screen)
+        assert started.wait(10)
+        await app.action_quit()
+        assert finished.is_set()
+    assert buildah.container_ids() == containers_before

@@ -69,11 +69,13 @@ that emits the event, after `step_images` has the step of a StepFinished."""
 
 @dataclass(frozen=True)
 class StopRequest:
-    """A request to pause right after `position`, made by a condition hook."""
+    """A request to pause right after `position`: from a condition hook, or
+    for a breakpoint added while the segment runs (`reason` "breakpoint")."""
 
     position: Position
     condition: str
     detail: str
+    reason: str = "condition"
 
 
 class State(enum.Enum):
@@ -192,6 +194,8 @@ class BuildSession:
         self.event_hooks: list[EventHook] = []
         """Called in order on each event before `on_event`; see EventHook."""
         self._reported: set[Position] = set()
+        self._started: set[Position] = set()
+        """Steps this build reported starting; with `_reported`, reset on start."""
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -215,6 +219,7 @@ class BuildSession:
         """Run from the beginning to the first breakpoint or the end."""
         self.position = None
         self._reported.clear()
+        self._started.clear()
         self.step_images.clear()
         self._active_seconds = 0.0
         self._cancelled.clear()
@@ -269,6 +274,7 @@ class BuildSession:
         for breakpoint in self.breakpoints:
             breakpoint.resolve(plan)
         self._reported.clear()
+        self._started.clear()
         self.step_images.clear()
 
     def pause_after(self, position: Position, condition: str, detail: str) -> None:
@@ -279,12 +285,37 @@ class BuildSession:
         again cut right after the step, so every step is a cache hit, and it
         pauses with the reason "condition". The first request of a segment wins.
         """
+        self._request_stop(StopRequest(position, condition, detail))
+
+    def break_before(self, position: Position) -> bool:
+        """Pause the running segment before `position`, where a breakpoint was
+        just added; call it from any thread.
+
+        Return False when the running segment cannot or need not pause there:
+        it is not running, the step at `position` started already, the
+        segment ends there or before anyway, or another stop was asked for.
+        The breakpoint then applies from the next continue, as any does.
+        """
+        if self.state is not State.RUNNING or position.step < 2:
+            return False
+        if position in self._started or position in self._reported:
+            return False
+        target = self._segment_target
+        key = position_key(self.plan, position)
+        if target is not None and position_key(self.plan, target) <= key:
+            return False
+        before = Position(position.stage, position.step - 1)
+        request = StopRequest(before, "", "", reason="breakpoint")
+        return self._request_stop(request)
+
+    def _request_stop(self, request: StopRequest) -> bool:
         with self._lock:
             if self._stop is not None:
-                return
-            self._stop = StopRequest(position, condition, detail)
-        if position in self._reported:
+                return False
+            self._stop = request
+        if request.position in self._reported:
             self._stop_at_boundary()
+        return True
 
     def resolved_breakpoints(self) -> list[Position]:
         return [breakpoint.resolve(self.plan) for breakpoint in self.breakpoints]
@@ -522,6 +553,8 @@ class BuildSession:
         stop = self._stop
         if stop is not None and next_position(self.plan, stop.position) != position:
             stop = None
+        if stop is not None and stop.reason != "condition":
+            stop = None
         self._emit(
             BuildPaused(
                 reason="condition" if stop else "breakpoint",
@@ -565,6 +598,8 @@ class BuildSession:
             position = Position(stage, step)
             if position in self._reported:
                 return
+            if isinstance(event, StepStarted):
+                self._started.add(position)
             if isinstance(event, StepFinished):
                 self._reported.add(position)
                 self.step_images[position] = event.image

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import engine.runner
-from engine.breakpoints import Breakpoint
+from engine.breakpoints import Breakpoint, Position
 from engine.buildah import Buildah
 from engine.events import (
     BuildCancelled,
@@ -812,3 +812,64 @@ def test_fidelity_hit_count(fidelity: Fidelity) -> None:
 def test_fidelity_same_image(fidelity: Fidelity) -> None:
     finished = fidelity.events.of(BuildFinished)
     assert fidelity.plain_output[-1] == finished[0].image  # type: ignore[attr-defined]
+
+
+# A breakpoint added while the build runs
+
+LATE_BREAK = """\
+FROM localhost/busybox
+ARG TOKEN
+RUN echo "sleeping $TOKEN" && sleep 2
+RUN echo "third $TOKEN" > /third
+RUN echo "fourth $TOKEN" > /fourth
+"""
+
+
+def run_until_sleeping(build: Build) -> tuple[threading.Thread, list[State]]:
+    """Start the build on a thread; return once its sleeping RUN has started."""
+    sleeping = threading.Event()
+
+    def on_event(event: Event) -> None:
+        build.recorder(event)
+        if isinstance(event, StepStarted) and event.step == 3:
+            sleeping.set()
+
+    build.session.on_event = on_event
+    result: list[State] = []
+    worker = threading.Thread(target=lambda: result.append(build.session.start()))
+    worker.start()
+    assert sleeping.wait(120), "the sleeping RUN never started"
+    return worker, result
+
+
+def test_breakpoint_added_while_running_pauses_there(
+    buildah: Buildah, busybox_image: str, tmp_path: Path
+) -> None:
+    build = new_build(buildah, tmp_path, LATE_BREAK)
+    worker, result = run_until_sleeping(build)
+
+    assert build.session.break_before(Position(0, 5)) is True
+    worker.join(120)
+
+    assert result == [State.PAUSED]
+    events = build.recorder.snapshot()
+    paused = events.of(BuildPaused)[-1]
+    assert isinstance(paused, BuildPaused)
+    assert (paused.reason, paused.stage, paused.step) == ("breakpoint", 0, 5)
+    assert paused.condition is None
+    assert (0, 4) in events.steps(StepFinished)
+    assert (0, 5) not in events.steps(StepStarted)
+    assert paused.image is not None and has_file(buildah, paused.image, "/third")
+    assert not has_file(buildah, paused.image, "/fourth")
+
+
+def test_breakpoint_on_a_started_step_waits_for_the_next_continue(
+    buildah: Buildah, busybox_image: str, tmp_path: Path
+) -> None:
+    build = new_build(buildah, tmp_path, LATE_BREAK)
+    worker, result = run_until_sleeping(build)
+
+    assert build.session.break_before(Position(0, 3)) is False
+    worker.join(120)
+
+    assert result == [State.FINISHED]

@@ -293,6 +293,12 @@ class StagescopeApp(App[int]):
         self.source.breakpoints.append(Breakpoint(spec))
         return True
 
+    def break_now(self, position: Position) -> bool:
+        """Ask the running build to pause before `position` too; return True
+        if it will."""
+        break_before = getattr(self.source, "break_before", None)
+        return bool(break_before is not None and break_before(position))
+
     @staticmethod
     def _resolves_to(breakpoint: Breakpoint, plan: Plan, position: Position) -> bool:
         try:

@@ -370,10 +370,13 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         if not added:
             self.notify(f"Breakpoint {spec} removed")
         elif self.model.state is State.RUNNING:
-            self.notify(
-                f"Breakpoint {spec} set; the running build pauses there only if it "
-                "was already going to, so it applies from the next continue"
-            )
+            if self.stagescope.break_now(position):
+                self.notify(f"Breakpoint {spec} set; the running build pauses there")
+            else:
+                self.notify(
+                    f"Breakpoint {spec} set; the running build is past it or stops "
+                    "before it, so it applies from the next continue"
+                )
         else:
             self.notify(f"Breakpoint {spec} set")
 

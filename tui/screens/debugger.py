@@ -281,6 +281,8 @@ class DebuggerActions:
         position, spec = target
         added = app.toggle_breakpoint(position, spec)
         screen.steps.refresh_rows(screen.model, app.breakpoint_positions())
+        if added and screen.model.state is State.RUNNING:
+            app.break_now(position)
         if added:
             screen.notify(
                 f"Breakpoint {spec} set: the build pauses on the finished image of "

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from textual.binding import Binding
 
-from engine.errors import UsageError
+from engine.errors import UsageError, read_text_file
 
 PREFIX = "stagescope."
 KEY_NAME = re.compile(r"^[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*$")
@@ -74,14 +74,7 @@ def load_keymap(path: Path | None) -> dict[str, str]:
         path = default_key_file()
         if not path.is_file():
             return {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(
-            f"{path}: cannot read the key file: {error.strerror}"
-        ) from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: the key file is not UTF-8 text") from None
+    text = read_text_file(path, "the key file")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

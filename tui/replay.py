@@ -23,7 +23,7 @@ from engine.breakpoints import (
     next_position,
     position_key,
 )
-from engine.errors import UsageError
+from engine.errors import UsageError, read_text_file
 from engine.events import (
     BuildCancelled,
     BuildFinished,
@@ -46,14 +46,7 @@ END_OF_RECORDING = "end of recording"
 
 def load_recording(path: Path) -> list[Event]:
     """Read a JSONL recording; raise UsageError naming the file and line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise UsageError(
-            f"{path}: cannot read the recording: {error.strerror}"
-        ) from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path}: the recording is not UTF-8 text") from None
+    text = read_text_file(path, "the recording")
     events = []
     # Not splitlines: JSON keeps U+2028 and other line separators unescaped.
     for number, line in enumerate(text.split("\n"), start=1):

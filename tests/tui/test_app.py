@@ -11,6 +11,7 @@ from engine.breakpoints import Breakpoint, Position
 from engine.events import (
     BuildFinished,
     BuildStarted,
+    Event,
     LogBlock,
     StepFinished,
     StepStarted,
@@ -233,21 +234,26 @@ async def test_replay_shell_needs_images(make_app: MakeApp) -> None:
         assert "a diff needs the images" in notifications(app)[-1]
 
 
-async def test_log_keeps_newest_lines(plan: Plan, tmp_path: Path) -> None:
-    lines = 60_000
-    long_line = "y" * 1_000_000
-    events = [
+def one_run_step(plan: Plan, output: list[LogBlock]) -> list[Event]:
+    """Return a recording whose second step, a RUN, prints `output`."""
+    return [
         BuildStarted(containerfile=str(plan.path), target=plan.target),
         StepStarted(
             stage=0, step=1, instruction="FROM localhost/busybox AS base", line=4
         ),
         StepFinished(stage=0, step=1, image="a" * 64, cached=False, seconds=0.1),
         StepStarted(stage=0, step=2, instruction="RUN echo", line=5),
-        *[LogBlock(stage=0, step=2, text=f"line {n}") for n in range(lines)],
-        LogBlock(stage=0, step=2, text=long_line),
+        *output,
         StepFinished(stage=0, step=2, image="b" * 64, cached=False, seconds=2.0),
         BuildFinished(image="b" * 64, seconds=2.1),
     ]
+
+
+async def test_log_keeps_newest_lines(plan: Plan, tmp_path: Path) -> None:
+    lines = 60_000
+    long_line = "y" * 1_000_000
+    output = [LogBlock(stage=0, step=2, text=f"line {n}") for n in range(lines)]
+    events = one_run_step(plan, [*output, LogBlock(stage=0, step=2, text=long_line)])
     app = create_app(
         plan, recording=events, log_root=tmp_path, max_log_lines=1000, clock=fixed_clock
     )
@@ -271,18 +277,8 @@ async def test_log_counts_lines_of_a_batch_larger_than_the_view(
     plan: Plan, tmp_path: Path
 ) -> None:
     flood = "\n".join(f"line {n}" for n in range(25_000))
-    events = [
-        BuildStarted(containerfile=str(plan.path), target=plan.target),
-        StepStarted(
-            stage=0, step=1, instruction="FROM localhost/busybox AS base", line=4
-        ),
-        StepFinished(stage=0, step=1, image="a" * 64, cached=False, seconds=0.1),
-        StepStarted(stage=0, step=2, instruction="RUN echo", line=5),
-        LogBlock(stage=0, step=2, text="first"),
-        LogBlock(stage=0, step=2, text=flood),
-        StepFinished(stage=0, step=2, image="b" * 64, cached=False, seconds=2.0),
-        BuildFinished(image="b" * 64, seconds=2.1),
-    ]
+    output = [LogBlock(0, 2, "first"), LogBlock(0, 2, flood)]
+    events = one_run_step(plan, output)
     app = create_app(
         plan, recording=events, log_root=tmp_path, max_log_lines=1000, clock=fixed_clock
     )

@@ -14,6 +14,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -243,3 +244,43 @@ def test_pause_shell_continue_quit(
     assert buildah.call("mount").strip() == "", "containers left mounted"
     assert buildah_storage.root is not None
     assert mounts_below(buildah_storage.root) == [], "mounts left in the storage"
+
+
+def app_processes(log_dir: Path) -> list[str]:
+    """Return the PIDs of the app started with `log_dir`, which is unique."""
+    result = subprocess.run(
+        ["pgrep", "-f", "--", f"--log-dir {log_dir}"], capture_output=True, text=True
+    )
+    return result.stdout.split()
+
+
+def test_closing_the_terminal_during_a_shell_quits(
+    terminal: Terminal,
+    buildah: Buildah,
+    buildah_storage: StorageOptions,
+    busybox_image: str,
+    tmp_path: Path,
+) -> None:
+    context = tmp_path / "context"
+    context.mkdir()
+    (context / "Containerfile").write_text(CONTAINERFILE.format(base=busybox_image))
+    config = tmp_path / "tmux.conf"
+    config.write_text(TMUX_CONFIG)
+    log_dir = tmp_path / "logs"
+    terminal.start(app_command(buildah_storage, context, log_dir), REPO, config)
+    terminal.wait_for(STATUS_PAUSED, what="the pause at final:3")
+    terminal.keys("s")
+    terminal.wait_for(SHELL_PROMPT, what="the shell prompt")
+    assert app_processes(log_dir), "the app's process was not found"
+
+    terminal.kill()
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while app_processes(log_dir) and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+    leftover = app_processes(log_dir)
+    for pid in leftover:
+        os.kill(int(pid), signal.SIGKILL)
+    assert leftover == [], "the app outlived its terminal"
+    assert buildah.containers() == [], "working containers left behind"
+    assert buildah.call("mount").strip() == "", "containers left mounted"

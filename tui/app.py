@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +49,14 @@ TICK_SECONDS = 0.5
 
 DIFF_GROUPS = ("diff", "file-diff")
 """Worker groups of the diff screen, which hold mounted containers."""
+
+
+def _terminal_fd() -> int | None:
+    """Return the file descriptor of the app's terminal, or None without one."""
+    for stream in (sys.__stdout__, sys.__stdin__):
+        if stream is not None and stream.isatty():
+            return stream.fileno()
+    return None
 
 
 class StagescopeApp(App[int]):
@@ -111,6 +121,7 @@ class StagescopeApp(App[int]):
         return screen if screen.ready else None
 
     def on_mount(self) -> None:
+        self._terminal = _terminal_fd()
         self.install_screen(BuildScreen(self.max_log_lines), name="build")
         self.push_screen("build")
         self.batcher.start()
@@ -365,8 +376,19 @@ class StagescopeApp(App[int]):
         self.notify(text, title=title, severity="error", timeout=10)
 
     def _tick(self) -> None:
+        if self._terminal is not None and not os.isatty(self._terminal):
+            self._terminal_closed()
+            return
         if self.model.state is State.RUNNING and self.screen is self.drawable_screen():
             self._redraw()
+
+    def _terminal_closed(self) -> None:
+        """Quit as `q` does once the terminal is gone. SIGHUP says so too,
+        but not when it went to a shell that had the terminal's foreground."""
+        self._terminal = None
+        log.info("the terminal was closed; quitting")
+        self.source.cancel("terminal closed")
+        self.call_later(self.run_action, "quit")
 
     # Command palette
 

@@ -56,12 +56,16 @@ class LogStore:
         self.run_folder = folder
         self.runs = 0
         self._lock = threading.Lock()
-        self._build_log: IO[str] | None = None
+        self._build_log: IO[bytes] | None = None
         self._events: IO[str] | None = None
-        self._step_file: IO[str] | None = None
+        self._step_file: IO[bytes] | None = None
         self._step_position: Position | None = None
         self.written: dict[Position | None, int] = {}
         """Lines written per step in the current run."""
+        self._sizes: dict[Position | None, int] = {}
+        self._ends: dict[Position | None, dict[int, int]] = {}
+        """Per step, the size in bytes of its log file after each block, by
+        the number of lines written by then."""
 
     @classmethod
     def create(cls, root: Path) -> LogStore:
@@ -80,8 +84,10 @@ class LogStore:
             self.run_folder = self.folder / f"run-{self.runs}"
             self.run_folder.mkdir(parents=True, exist_ok=True)
             self.written = {}
+            self._sizes = {}
+            self._ends = {}
             self._build_log = open(  # noqa: SIM115 - closed by _close_files
-                self.run_folder / "build.log", "a", encoding="utf-8"
+                self.run_folder / "build.log", "ab"
             )
             self._events = open(  # noqa: SIM115 - closed by _close_files
                 self.run_folder / "events.jsonl", "a", encoding="utf-8"
@@ -96,9 +102,8 @@ class LogStore:
             self._events.write(_event_json(event) + "\n")
             if isinstance(event, StepStarted):
                 assert self._build_log is not None
-                self._build_log.write(
-                    f"STEP {event.stage}/{event.step}: {event.instruction}\n"
-                )
+                header = f"STEP {event.stage}/{event.step}: {event.instruction}\n"
+                self._build_log.write(header.encode())
             elif isinstance(event, LogBlock):
                 self._write_block(event)
 
@@ -134,25 +139,36 @@ class LogStore:
         will append them when their batch arrives.
         """
         self.flush()
-        unseen = max(0, self.written.get(position, 0) - shown)
+        if not count or not shown:
+            return []
+        with self._lock:
+            end = self._ends.get(position, {}).get(shown)
+            unseen = max(0, self.written.get(position, 0) - shown)
+        if end is not None:
+            # The app has seen whole batches, so its count ends a block.
+            return read_tail(self.step_log(position), count, end=end)
         lines = read_tail(self.step_log(position), count + unseen)
-        return lines[: len(lines) - unseen][-count:] if count else []
+        return lines[: len(lines) - unseen][-count:]
 
     def _write_block(self, block: LogBlock) -> None:
         """Write a block's lines to the build log and its step's log."""
         assert self._build_log is not None
         position = _position_of(block)
-        text = block.text + "\n"
-        self._build_log.write(text)
+        data = (block.text + "\n").encode()
+        self._build_log.write(data)
         if self._step_file is None or position != self._step_position:
             if self._step_file is not None:
                 self._step_file.close()
             self._step_file = open(  # noqa: SIM115 - closed by _close_files
-                self.step_log(position), "a", encoding="utf-8"
+                self.step_log(position), "ab"
             )
             self._step_position = position
-        self._step_file.write(text)
-        self.written[position] = self.written.get(position, 0) + block.line_count
+        self._step_file.write(data)
+        lines = self.written.get(position, 0) + block.line_count
+        self.written[position] = lines
+        size = self._sizes.get(position, 0) + len(data)
+        self._sizes[position] = size
+        self._ends.setdefault(position, {})[lines] = size
 
     def _close_files(self) -> None:
         for handle in (self._build_log, self._events, self._step_file):
@@ -183,12 +199,14 @@ def _event_json(event: Event) -> str:
     return f'{{"event": "log", "stage": {stage}, "step": {step}, "text": {text}}}'
 
 
-def read_tail(path: Path, count: int) -> list[str]:
-    """Return the last `count` lines of a text file, reading from its end."""
+def read_tail(path: Path, count: int, end: int | None = None) -> list[str]:
+    """Return the last `count` lines of a text file, or of its first `end`
+    bytes, reading from there backwards."""
     try:
         with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            end = handle.tell()
+            if end is None:
+                handle.seek(0, os.SEEK_END)
+                end = handle.tell()
             chunks: deque[bytes] = deque()
             newlines = 0
             position = end
@@ -201,7 +219,10 @@ def read_tail(path: Path, count: int) -> list[str]:
                 newlines += chunk.count(b"\n")
     except FileNotFoundError:
         return []
-    lines = b"".join(chunks).decode("utf-8", "replace").splitlines()
+    # Not splitlines, which also splits at carriage returns and form feeds.
+    lines = b"".join(chunks).decode("utf-8", "replace").split("\n")
+    if lines[-1] == "":
+        lines.pop()
     return lines[-count:] if count else []
 
 

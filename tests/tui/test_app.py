@@ -26,6 +26,7 @@ from tui.screens.build import BuildScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.stage_graph import StageNode
 from tui.widgets.status_bar import StatusBar
+from tui.widgets.steady import KeyFooter
 
 
 async def settle(app: StagescopeApp, pilot: Pilot[int]) -> None:
@@ -313,3 +314,20 @@ async def test_help_opens_again_after_closing(make_app: MakeApp) -> None:
             await pilot.press("escape")
             await pilot.pause()
             assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_footer_shows_keys_that_act_and_clicks_press_them(
+    make_app: MakeApp,
+) -> None:
+    app = make_app("passing", breakpoints=("build:4",))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        footer = app.build_screen.query_one(KeyFooter)
+        text = str(footer.render())
+        assert " c Continue " in text
+        assert " x Stop " not in text
+        x = text.index(" c Continue ")
+        await pilot.click(KeyFooter, offset=(x + 2, 0))
+        await settle(app, pilot)
+        assert app.model.state is State.FINISHED
+        assert " c Continue " not in str(footer.render())

@@ -66,3 +66,13 @@ def test_batcher_keeps_order_and_bounds(tmp_path: Path) -> None:
     assert lines == [str(number) for number in range(150, 250)]
     assert batch.dropped == 150
     assert batch.counts == {Position(0, 2): 250}
+
+
+def test_store_tail_keeps_carriage_returns_in_their_line(tmp_path: Path) -> None:
+    store = LogStore.create(tmp_path)
+    store.new_run()
+    store.record(LogBlock(stage=0, step=2, text="10%\r50%\r100%\nform\x0cfeed"))
+    store.record(LogBlock(stage=0, step=2, text="not seen yet"))
+
+    assert store.tail(Position(0, 2), 5, shown=2) == ["10%\r50%\r100%", "form\x0cfeed"]
+    assert store.tail(Position(0, 2), 1, shown=3) == ["not seen yet"]

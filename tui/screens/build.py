@@ -42,7 +42,7 @@ from tui.widgets.findings import FindingsPanel
 from tui.widgets.log_panel import LogPanel
 from tui.widgets.stage_graph import StageGraph
 from tui.widgets.status_bar import StatusBar
-from tui.widgets.steady import SteadyFooter
+from tui.widgets.steady import KeyFooter
 from tui.widgets.step_detail import StepDetail
 from tui.widgets.step_table import StepTable
 from tui.widgets.teaching import TeachingPanel
@@ -134,7 +134,7 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         yield FindingsPanel(id="findings")
         yield WatchPanel(id="watch")
         yield StatusBar(id="status")
-        yield SteadyFooter()
+        yield KeyFooter()
 
     @property
     def graph(self) -> StageGraph:

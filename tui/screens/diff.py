@@ -26,7 +26,7 @@ from tui.difftree import ChangeNode, build_tree
 from tui.filediff import file_diff
 from tui.format import format_size
 from tui.screens.actions import ImageSide
-from tui.widgets.steady import SteadyFooter
+from tui.widgets.steady import KeyFooter
 
 KIND_MARKS = {"added": "+", "removed": "-", "modified": "~", "": " "}
 KIND_COLORS = {"added": "success", "removed": "error", "modified": "warning"}
@@ -79,7 +79,7 @@ class DiffScreen(Screen[None]):
                 yield Static(
                     "Select a file to see how its content changed.", id="diff-text"
                 )
-        yield SteadyFooter()
+        yield KeyFooter()
 
     def _heading(self) -> str:
         before, after = self.before, self.after

@@ -18,7 +18,7 @@ from textual.widgets import Static, TextArea
 from engine.breakpoints import Position
 from engine.plan import Plan
 from engine.shellfix import ShellFix, propose_fix
-from tui.widgets.steady import SteadyFooter
+from tui.widgets.steady import KeyFooter
 
 
 class ShellFixScreen(ModalScreen[ShellFix | None]):
@@ -71,7 +71,7 @@ class ShellFixScreen(ModalScreen[ShellFix | None]):
             with VerticalScroll(id="fix-diff") as diff:
                 diff.border_title = "Change to the Containerfile"
                 yield Static(id="fix-diff-text")
-        yield SteadyFooter()
+        yield KeyFooter()
 
     def _hint(self) -> str:
         stage = self.plan.stages[self.position.stage].label

@@ -151,7 +151,7 @@ class StagescopeApp(App[int]):
 
     async def on_unmount(self) -> None:
         for number, handler in getattr(self, "_previous_handlers", {}).items():
-            signal.signal(number, handler)  # type: ignore[arg-type]
+            signal.signal(number, handler)
         self._quitting = True
         self.source.cancel("quit")
         await self._close_source()

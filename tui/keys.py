@@ -48,8 +48,8 @@ def action_names() -> list[str]:
     """Return the name of every action that has a binding id, sorted."""
     for package in ("tui.screens", "tui.widgets"):
         folder = Path(importlib.import_module(package).__path__[0])
-        for module in sorted(folder.glob("*.py")):
-            importlib.import_module(f"{package}.{module.stem}")
+        for source in sorted(folder.glob("*.py")):
+            importlib.import_module(f"{package}.{source.stem}")
     importlib.import_module("tui.app")
     names = set()
     for name, module in list(sys.modules.items()):

@@ -24,12 +24,22 @@ class BuildSource(Protocol):
     """The controls and state that `engine.runner.BuildSession` offers."""
 
     plan: Plan
-    breakpoints: list[Breakpoint]
     on_event: EventHandler
-    state: State
-    position: Position | None
-    paused_image: str | None
-    step_images: dict[Position, str | None]
+
+    @property
+    def breakpoints(self) -> list[Breakpoint]: ...
+
+    @property
+    def state(self) -> State: ...
+
+    @property
+    def position(self) -> Position | None: ...
+
+    @property
+    def paused_image(self) -> str | None: ...
+
+    @property
+    def step_images(self) -> dict[Position, str | None]: ...
 
     def start(self) -> State: ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from textual.app import SuspendNotSupported
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from tui.screens.build import BuildScreen
 
 log = logging.getLogger(__name__)
+
+REDRAW_AFTER_SHELL = 0.2
+"""Seconds after a shell when the whole screen is drawn again."""
 
 REPLAY_HAS_NO_IMAGES = (
     "A replay has no images: {what} needs the images of a live build. Run "
@@ -182,5 +186,8 @@ def open_shell(screen: BuildScreen) -> None:
     except StagescopeError as error:
         screen.notify(error.message, title="Shell", severity="error")
         return
+    # The terminal held the shell's screen; draw every cell again once the
+    # app is back, because Textual repaints only what it believes changed.
+    app.set_timer(REDRAW_AFTER_SHELL, partial(app.refresh, repaint=True, layout=True))
     screen.notify(f"Shell in {target.label} exited with status {code}")
     screen.shell_exited(target.image, history)

@@ -283,7 +283,8 @@ class BuildSession:
         Called by event hooks on the thread that reads buildah's output. The
         step finishes and commits. Then buildah is stopped, and the build runs
         again cut right after the step, so every step is a cache hit, and it
-        pauses with the reason "condition". The first request of a segment wins.
+        pauses with the reason "condition". Of several requests in one segment,
+        the earliest position wins.
         """
         self._request_stop(StopRequest(position, condition, detail))
 
@@ -308,9 +309,31 @@ class BuildSession:
         request = StopRequest(before, "", "", reason="breakpoint")
         return self._request_stop(request)
 
-    def _request_stop(self, request: StopRequest) -> bool:
+    def withdraw_break(self, position: Position) -> bool:
+        """Undo `break_before(position)` unless buildah is being stopped for
+        it already; return True if it was undone."""
+        before = Position(position.stage, position.step - 1)
         with self._lock:
-            if self._stop is not None:
+            stop = self._stop
+            if (
+                stop is None
+                or self._stopping
+                or stop.reason != "breakpoint"
+                or stop.position != before
+            ):
+                return False
+            self._stop = None
+        return True
+
+    def _request_stop(self, request: StopRequest) -> bool:
+        """Ask to pause after `request.position`. Of several requests in one
+        segment, the earliest position wins."""
+        key = position_key(self.plan, request.position)
+        with self._lock:
+            current = self._stop
+            if current is not None and (
+                self._stopping or position_key(self.plan, current.position) <= key
+            ):
                 return False
             self._stop = request
         if request.position in self._reported:

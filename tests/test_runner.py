@@ -873,3 +873,32 @@ def test_breakpoint_on_a_started_step_waits_for_the_next_continue(
     worker.join(120)
 
     assert result == [State.FINISHED]
+
+
+def test_earlier_breakpoint_added_while_running_wins(
+    buildah: Buildah, busybox_image: str, tmp_path: Path
+) -> None:
+    build = new_build(buildah, tmp_path, LATE_BREAK)
+    worker, result = run_until_sleeping(build)
+
+    assert build.session.break_before(Position(0, 5)) is True
+    assert build.session.break_before(Position(0, 4)) is True
+    worker.join(120)
+
+    assert result == [State.PAUSED]
+    paused = build.recorder.snapshot().of(BuildPaused)[-1]
+    assert isinstance(paused, BuildPaused)
+    assert (paused.stage, paused.step) == (0, 4)
+
+
+def test_withdrawn_breakpoint_lets_the_build_finish(
+    buildah: Buildah, busybox_image: str, tmp_path: Path
+) -> None:
+    build = new_build(buildah, tmp_path, LATE_BREAK)
+    worker, result = run_until_sleeping(build)
+
+    assert build.session.break_before(Position(0, 5)) is True
+    assert build.session.withdraw_break(Position(0, 5)) is True
+    worker.join(120)
+
+    assert result == [State.FINISHED]

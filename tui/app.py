@@ -304,6 +304,12 @@ class StagescopeApp(App[int]):
         self.source.breakpoints.append(Breakpoint(spec))
         return True
 
+    def unbreak_now(self, position: Position) -> None:
+        """Withdraw a `break_now(position)` that the running build still has."""
+        withdraw = getattr(self.source, "withdraw_break", None)
+        if withdraw is not None:
+            withdraw(position)
+
     def break_now(self, position: Position) -> bool:
         """Ask the running build to pause before `position` too; return True
         if it will."""

@@ -19,6 +19,7 @@ from textual.app import SuspendNotSupported
 from engine.breakpoints import Position
 from engine.errors import StagescopeError
 from engine.shell import ShellContext, run_shell
+from engine.termination import TerminatedBySignal
 from tui.model import BuildModel
 
 if TYPE_CHECKING:
@@ -174,20 +175,30 @@ def open_shell(screen: BuildScreen) -> None:
         return
     context = shell_context(screen.model, target)
     history: list[str] = []
+    failure: OSError | StagescopeError | None = None
     try:
         with app.suspend():
-            code = run_shell(app.buildah, target.image, context, history=history)
+            # Caught in here: an error leaving the block would skip giving
+            # the terminal back to the app.
+            try:
+                code = run_shell(app.buildah, target.image, context, history=history)
+            except (OSError, StagescopeError) as error:
+                failure = error
     except SuspendNotSupported:
         screen.notify("This terminal cannot hand over to a shell", severity="error")
-        return
-    except OSError as error:
-        screen.notify(f"The shell could not start: {error}", severity="error")
-        return
-    except StagescopeError as error:
-        screen.notify(error.message, title="Shell", severity="error")
         return
     # The terminal held the shell's screen; draw every cell again once the
     # app is back, because Textual repaints only what it believes changed.
     app.set_timer(REDRAW_AFTER_SHELL, partial(app.refresh, repaint=True, layout=True))
+    if isinstance(failure, TerminatedBySignal):
+        # SIGTERM or SIGHUP was meant for the app, and the shell took it.
+        app.call_later(app.run_action, "quit")
+        return
+    if isinstance(failure, OSError):
+        screen.notify(f"The shell could not start: {failure}", severity="error")
+        return
+    if failure is not None:
+        screen.notify(failure.message, title="Shell", severity="error")
+        return
     screen.notify(f"Shell in {target.label} exited with status {code}")
     screen.shell_exited(target.image, history)

@@ -368,6 +368,7 @@ class BuildScreen(DebuggerActions, InsightViews, Screen[None]):
         added = self.stagescope.toggle_breakpoint(position, spec)
         self.steps.refresh_rows(self.model, self.stagescope.breakpoint_positions())
         if not added:
+            self.stagescope.unbreak_now(position)
             self.notify(f"Breakpoint {spec} removed")
         elif self.model.state is State.RUNNING:
             if self.stagescope.break_now(position):

@@ -283,6 +283,8 @@ class DebuggerActions:
         screen.steps.refresh_rows(screen.model, app.breakpoint_positions())
         if added and screen.model.state is State.RUNNING:
             app.break_now(position)
+        elif not added:
+            app.unbreak_now(position)
         if added:
             screen.notify(
                 f"Breakpoint {spec} set: the build pauses on the finished image of "

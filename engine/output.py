@@ -13,8 +13,9 @@ Facts the parser relies on (buildah 1.22 to 1.44):
   and a successful build ends with the final image's 64-hex ID.
 - A RUN's own output may lack a final newline, so a marker can arrive glued
   to the end of a log line, and a RUN may print text that looks like a step
-  line. A step line is accepted only when it is the next step the plan
-  expects and the running step has committed.
+  line or a commit. A step line is accepted only when it is the next step
+  the plan expects and the running step has committed; a RUN's commit line
+  only when its ID names an image.
 - A stage that a `COPY --from` or `RUN --mount=from=` needs may be built on
   demand while that step runs (seen on 1.28 when the stage's cache missed but
   the steps before the COPY hit): its `[i/n] STEP 1/m: FROM` line arrives
@@ -85,8 +86,9 @@ class OutputParser:
 
     `resolve_image` maps a short ID or an image name to a full image ID, or
     to None when there is no such image. It is called once per FROM of an
-    external image, and once per committed step whose full ID neither a cache
-    line nor the build's last line gave.
+    external image, once per commit line of a RUN, and once per other
+    committed step whose full ID neither a cache line nor the build's last
+    line gave.
     """
 
     def __init__(
@@ -191,7 +193,7 @@ class OutputParser:
             return []
 
         match = COMMITTED.search(line)
-        if match and self.running is not None:
+        if match and self.running is not None and self._is_commit(match.group("image")):
             events = self._text(line[: match.start()]) if match.start() > 0 else []
             self._commit(match.group("image"))
             running = self.running
@@ -389,6 +391,22 @@ class OutputParser:
         )
         line = instruction.first_line if instruction else None
         return StepStarted(stage=stage, step=step, instruction=text, line=line)
+
+    def _is_commit(self, short_id: str) -> bool:
+        """Tell buildah's `--> ID` line from a RUN's output that looks like it:
+        the ID of a real commit names an image, which is looked up now."""
+        running = self.running
+        assert running is not None
+        instruction = running.instruction
+        if instruction is None or instruction.keyword != "RUN":
+            return True
+        if running.image is not None and running.image.startswith(short_id):
+            return True
+        full_id = self.resolve_image(short_id)
+        if full_id is None:
+            return False
+        running.image = full_id
+        return True
 
     def _commit(self, image: str) -> None:
         running = self.running

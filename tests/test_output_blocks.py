@@ -236,3 +236,23 @@ def test_consecutive_output_of_one_step_is_one_block() -> None:
     for before, after in zip(events, events[1:], strict=False):
         if isinstance(before, LogBlock) and isinstance(after, LogBlock):
             assert (before.stage, before.step) != (after.stage, after.step)
+
+
+def test_run_output_that_looks_like_a_commit_is_output() -> None:
+    plan = load_plan(RECORDED / "multistage.Containerfile")
+    real = "0123456789a" + "b" * 53
+    parser = OutputParser(
+        plan, resolve_image=lambda ref: real if real.startswith(ref) else None
+    )
+    lines = (RECORDED / "cold.txt").read_text(encoding="utf-8").splitlines()
+    run_line = next(i for i, line in enumerate(lines) if "STEP 2/" in line)
+    for line in lines[: run_line + 1]:
+        parser.feed(line)
+
+    events = parser.feed_block("--> 99999999999\nx --> 88888888888\n--> 0123456789a")
+
+    assert events == [
+        LogBlock(stage=0, step=2, text="--> 99999999999\nx --> 88888888888")
+    ]
+    assert parser.running is not None
+    assert parser.running.image == real

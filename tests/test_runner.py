@@ -902,3 +902,30 @@ def test_withdrawn_breakpoint_lets_the_build_finish(
     worker.join(120)
 
     assert result == [State.FINISHED]
+
+
+FAKE_COMMIT = """\
+FROM localhost/busybox
+ARG TOKEN
+RUN echo "before $TOKEN"; echo '--> 0123456789a'; echo 'STEP 4/4: RUN echo four'; \\
+    echo more; exit 3
+RUN echo four
+"""
+
+
+def test_fake_commit_line_in_a_failing_run_stays_its_output(
+    buildah: Buildah, busybox_image: str, tmp_path: Path
+) -> None:
+    build = new_build(buildah, tmp_path, FAKE_COMMIT)
+
+    state, events = build.run("start")
+
+    assert state is State.FAILED
+    failed = events.of(StepFailed)[-1]
+    assert isinstance(failed, StepFailed)
+    assert (failed.stage, failed.step, failed.exit_code) == (0, 3, 3)
+    assert (0, 4) not in events.steps(StepStarted)
+    texts = [text for stage, step, text in events.logs if (stage, step) == (0, 3)]
+    assert "--> 0123456789a" in texts
+    assert "STEP 4/4: RUN echo four" in texts
+    assert "more" in texts

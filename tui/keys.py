@@ -14,20 +14,41 @@ wrong name is reported with the list of names.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
+import string
 import sys
 import tomllib
 from pathlib import Path
 
+import textual.keys
 from textual.binding import Binding
+from textual.keys import Keys
 
 from engine.errors import UsageError, read_text_file
 
 PREFIX = "stagescope."
-KEY_NAME = re.compile(r"^[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*$")
-"""A Textual key name, such as `f5`, `ctrl+n` or `question_mark`."""
+MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+
+
+@functools.cache
+def key_names() -> frozenset[str]:
+    """Return the names Textual gives keys: `f5`, `up`, `question_mark`, `a`..."""
+    named = {key.value for key in Keys if "+" not in key.value}
+    # Textual names a printable key with this function, which is private.
+    to_name = getattr(textual.keys, "_character_to_key", None)
+    if to_name is None:
+        return frozenset(named | set(string.ascii_letters + string.digits))
+    printable = {to_name(c) for c in string.printable if c.isprintable()}
+    return frozenset(named | printable)
+
+
+def is_key(text: str) -> bool:
+    """Tell whether `text`, such as `ctrl+n`, names a key Textual can bind."""
+    *modifiers, key = text.split("+")
+    return all(m in MODIFIERS for m in modifiers) and key in key_names()
 
 
 def default_key_file() -> Path:
@@ -74,9 +95,9 @@ def load_keymap(path: Path | None) -> dict[str, str]:
         path = default_key_file()
         if not path.is_file():
             return {}
-    text = read_text_file(path, "the key file")
+    text = read_text_file(path, "the key file").removeprefix("\ufeff")
     try:
-        data = tomllib.loads(text)
+        data = _flatten(tomllib.loads(text))
     except tomllib.TOMLDecodeError as error:
         raise UsageError(
             f"{path}: not a TOML key file ({error}); write lines such as "
@@ -93,18 +114,35 @@ def load_keymap(path: Path | None) -> dict[str, str]:
         parts = (
             [part.strip() for part in keys.split(",")] if isinstance(keys, str) else []
         )
-        if not parts or not all(KEY_NAME.match(part) for part in parts):
+        if not parts or not all(is_key(part) for part in parts):
             raise UsageError(
                 f"{where}: {name} = {keys!r} is not a key; give Textual key names "
-                'in quotes, comma-separated, such as "f5" or "ctrl+n,down"'
+                'in quotes, comma-separated, such as "f5", "ctrl+n,down" or '
+                '"question_mark" for ?'
             )
         keymap[PREFIX + name] = ",".join(parts)
     return keymap
 
 
+def _flatten(data: dict[str, object], prefix: str = "") -> dict[str, object]:
+    """Return TOML data with tables as dotted names: `search.next = "x"`
+    written without quotes is the table `search` in TOML."""
+    flat: dict[str, object] = {}
+    for name, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}."))
+        else:
+            flat[prefix + name] = value
+    return flat
+
+
 def _line_of(text: str, name: str) -> int:
     """Return the line that sets `name`, or 1 when it cannot be found."""
-    pattern = re.compile(rf"^\s*(?:{re.escape(name)}|[\"']{re.escape(name)}[\"'])\s*=")
+    quoted = "|".join(
+        re.escape(variant)
+        for variant in (name, f'"{name}"', f"'{name}'", name.replace(".", " . "))
+    )
+    pattern = re.compile(rf"^\s*(?:{quoted})\s*=")
     for number, line in enumerate(text.splitlines(), start=1):
         if pattern.match(line):
             return number

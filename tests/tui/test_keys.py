@@ -44,7 +44,10 @@ def test_unknown_action_names_the_line(tmp_path: Path) -> None:
         load_keymap(path)
 
 
-@pytest.mark.parametrize("value", ["5", '"ctrl+"', '""', '"f5 f6"', '["f5"]'])
+@pytest.mark.parametrize(
+    "value",
+    ["5", '"ctrl+"', '""', '"f5 f6"', '["f5"]', '"F5"', '"f55"', '"?"', '"cmd+a"'],
+)
 def test_bad_key_names_the_line(tmp_path: Path, value: str) -> None:
     path = key_file(tmp_path, f"continue = {value}\n")
 
@@ -98,3 +101,12 @@ async def test_remapped_key_continues(tmp_path: Path, make_app: MakeApp) -> None
         await pilot.press("f5")
         await settle(app, pilot)
         assert app.model.state is State.FINISHED
+
+
+def test_dotted_names_need_no_quotes_and_a_bom_is_ignored(tmp_path: Path) -> None:
+    path = key_file(tmp_path, '\ufeffsearch.next = "ctrl+n"\nhelp = "question_mark"\n')
+
+    assert load_keymap(path) == {
+        "stagescope.search.next": "ctrl+n",
+        "stagescope.help": "question_mark",
+    }

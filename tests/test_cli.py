@@ -434,6 +434,24 @@ def test_failed_no_container(
     assert buildah.containers() == []
 
 
+def test_failure_names_the_shell_command_with_its_options(
+    tmp_path: Path, buildah_storage: StorageOptions, busybox_image: str
+) -> None:
+    write(tmp_path, FAILING_FILE)
+
+    result = stagescope(
+        "run", "--build-arg", f"TOKEN={tmp_path.name}",
+        *storage_args(buildah_storage), str(tmp_path),
+    )  # fmt: skip
+
+    assert result.returncode == 9
+    hint = next(
+        line for line in result.stdout.splitlines() if "stagescope shell" in line
+    )
+    command = hint.split("with: ", 1)[1].split()
+    assert command[2:-1] == storage_args(buildah_storage)
+
+
 # SIGTERM
 
 LONG_FILE = """\

@@ -76,7 +76,12 @@ def run(args: argparse.Namespace) -> int:
         JsonPrinter(sys.stdout)
         if args.json
         else ProgressPrinter(
-            plan, sys.stdout, tuple(request.buildah.storage.global_args())
+            plan,
+            sys.stdout,
+            (
+                *request.buildah.storage.global_args(),
+                *request.buildah.run_options(),
+            ),
         )
     )
     session = BuildSession(request, plan, breakpoints_from_args(args), printer.print)
@@ -261,11 +266,12 @@ class ProgressPrinter(EventPrinter):
     """Readable progress: each step with its stage, time and cache hit."""
 
     def __init__(
-        self, plan: Plan, stream: TextIO, storage_args: tuple[str, ...] = ()
+        self, plan: Plan, stream: TextIO, shell_options: tuple[str, ...] = ()
     ) -> None:
         self.plan = plan
         self.stream = stream
-        self.storage_args = storage_args
+        self.shell_options = shell_options
+        """Options that `stagescope shell` needs to open this build's images."""
         """Options that name the storage, repeated in the shell command it prints."""
         self.steps = 0
         self.cache_hits = 0
@@ -328,8 +334,8 @@ class ProgressPrinter(EventPrinter):
         for line in describe_variables(event.variables):
             self.write(f"    {line}")
         if event.reason == "failure" and event.image:
-            storage = " ".join(self.storage_args)
+            options = " ".join(self.shell_options)
             self.write(
                 "Open a shell in the state before the failed step with: "
-                f"stagescope shell {storage + ' ' if storage else ''}{event.image[:12]}"
+                f"stagescope shell {options + ' ' if options else ''}{event.image[:12]}"
             )

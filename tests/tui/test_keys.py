@@ -13,6 +13,7 @@ from tests.tui.conftest import MakeApp
 from tests.tui.test_app import settle
 from tui.keys import action_names, load_keymap
 from tui.launch import launch
+from tui.widgets.steady import KeyFooter
 
 
 def key_file(tmp_path: Path, text: str) -> Path:
@@ -110,3 +111,14 @@ def test_dotted_names_need_no_quotes_and_a_bom_is_ignored(tmp_path: Path) -> Non
         "stagescope.search.next": "ctrl+n",
         "stagescope.help": "question_mark",
     }
+
+
+async def test_an_action_with_two_keys_shows_once_in_the_footer(
+    tmp_path: Path, make_app: MakeApp
+) -> None:
+    keymap = load_keymap(key_file(tmp_path, 'quit = "ctrl+q,Q"\n'))
+    app = make_app("passing", keymap=keymap)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        text = str(app.build_screen.query_one(KeyFooter).render())
+        assert text.count("Quit") == 1

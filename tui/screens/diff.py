@@ -199,9 +199,8 @@ class DiffScreen(Screen[None]):
         change = event.node.data
         text = self.query_one("#diff-text", Static)
         if change is None or change.children or not change.kind:
-            text.update(
-                f"{change.path if change else ''}: a folder with changes below it."
-            )
+            where = (change.path if change else "") or "/"
+            text.update(f"{where}: a folder with changes below it.")
             return
         if change.file_type not in ("file",):
             text.update(f"{change.path}: {change.kind} {change.file_type}.")

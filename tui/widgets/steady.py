@@ -97,13 +97,15 @@ class KeyFooter(Widget):
     def _bindings_changed(self, screen: Screen[object]) -> None:
         if not self.is_attached or screen is not self.screen:
             return
-        shown = tuple(
-            (binding.key, binding.description, enabled, tooltip)
-            for _, binding, enabled, tooltip in screen.active_bindings.values()
-            if binding.show
-        )
-        if shown != self._shown:
-            self._shown = shown
+        shown = []
+        actions = set()
+        for _, binding, enabled, tooltip in screen.active_bindings.values():
+            # An action with several keys shows its first.
+            if binding.show and binding.action not in actions:
+                actions.add(binding.action)
+                shown.append((binding.key, binding.description, enabled, tooltip))
+        if tuple(shown) != self._shown:
+            self._shown = tuple(shown)
             self.refresh()
 
     def render(self) -> Text:

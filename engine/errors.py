@@ -35,12 +35,13 @@ class UsageError(StagescopeError):
     """Invalid command-line arguments, such as a malformed breakpoint."""
 
 
-def read_text_file(path: Path, what: str) -> str:
+def read_text_file(path: Path, description: str) -> str:
     """Return a UTF-8 file the user named; raise UsageError naming the file
-    and `what` it should be (such as "the recording") when it cannot be read."""
+    and its `description` (such as "the recording") when it cannot be read."""
     try:
         return path.read_text(encoding="utf-8")
     except OSError as error:
-        raise UsageError(f"{path}: cannot read {what}: {error.strerror}") from None
+        message = f"{path}: cannot read {description}: {error.strerror}"
+        raise UsageError(message) from None
     except UnicodeDecodeError:
-        raise UsageError(f"{path}: {what} is not UTF-8 text") from None
+        raise UsageError(f"{path}: {description} is not UTF-8 text") from None

@@ -112,7 +112,7 @@ class ImageSizes:
         except BuildahError:
             with self._lock:
                 if self._lookups.get(image) is lookup:
-                    del self._lookups[image]  # the next call asks again
+                    del self._lookups[image]  # the next call reads it again
             raise
 
     def _lookup(self, image: str) -> concurrent.futures.Future[int]:

@@ -14,8 +14,8 @@ Facts the parser relies on (buildah 1.22 to 1.44):
 - A RUN's own output may lack a final newline, so a marker can arrive glued
   to the end of a log line, and a RUN may print text that looks like a step
   line or a commit. A step line is accepted only when it is the next step
-  the plan expects and the running step has committed; a RUN's commit line
-  only when its ID names an image.
+  the plan expects and the running step has committed. A RUN's commit line
+  is accepted only when its ID names an image.
 - A stage that a `COPY --from` or `RUN --mount=from=` needs may be built on
   demand while that step runs (seen on 1.28 when the stage's cache missed but
   the steps before the COPY hit): its `[i/n] STEP 1/m: FROM` line arrives

@@ -704,7 +704,9 @@ def _widen_pipe(process: subprocess.Popen[bytes]) -> None:
 def _in_background(
     function: Callable[[], set[str]],
 ) -> concurrent.futures.Future[set[str]]:
-    """Run `function` on a daemon thread; the future holds its result or error."""
+    """Run `function` on a daemon thread and return a future of its result.
+
+    The future raises the function's error when asked for the result."""
     future: concurrent.futures.Future[set[str]] = concurrent.futures.Future()
 
     def run() -> None:

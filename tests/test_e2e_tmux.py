@@ -203,6 +203,20 @@ def app_command(storage: StorageOptions, context: Path, log_dir: Path) -> list[s
     ]  # fmt: skip
 
 
+def start_app(
+    terminal: Terminal, storage: StorageOptions, base: str, folder: Path
+) -> Path:
+    """Start the app on CONTAINERFILE in `folder`; return its log folder."""
+    context = folder / "context"
+    context.mkdir()
+    (context / "Containerfile").write_text(CONTAINERFILE.format(base=base))
+    config = folder / "tmux.conf"
+    config.write_text(TMUX_CONFIG)
+    log_dir = folder / "logs"
+    terminal.start(app_command(storage, context, log_dir), REPO, config)
+    return log_dir
+
+
 def test_pause_shell_continue_quit(
     terminal: Terminal,
     buildah: Buildah,
@@ -210,15 +224,7 @@ def test_pause_shell_continue_quit(
     busybox_image: str,
     tmp_path: Path,
 ) -> None:
-    context = tmp_path / "context"
-    context.mkdir()
-    (context / "Containerfile").write_text(CONTAINERFILE.format(base=busybox_image))
-    config = tmp_path / "tmux.conf"
-    config.write_text(TMUX_CONFIG)
-
-    terminal.start(
-        app_command(buildah_storage, context, tmp_path / "logs"), REPO, config
-    )
+    start_app(terminal, buildah_storage, busybox_image, tmp_path)
     terminal.wait_for(
         STATUS_PAUSED, "Steps · final", "paused here", what="the pause at final:3"
     )
@@ -254,20 +260,14 @@ def app_processes(log_dir: Path) -> list[str]:
     return result.stdout.split()
 
 
-def test_closing_the_terminal_during_a_shell_quits(
+def test_terminal_closed_during_shell(
     terminal: Terminal,
     buildah: Buildah,
     buildah_storage: StorageOptions,
     busybox_image: str,
     tmp_path: Path,
 ) -> None:
-    context = tmp_path / "context"
-    context.mkdir()
-    (context / "Containerfile").write_text(CONTAINERFILE.format(base=busybox_image))
-    config = tmp_path / "tmux.conf"
-    config.write_text(TMUX_CONFIG)
-    log_dir = tmp_path / "logs"
-    terminal.start(app_command(buildah_storage, context, log_dir), REPO, config)
+    log_dir = start_app(terminal, buildah_storage, busybox_image, tmp_path)
     terminal.wait_for(STATUS_PAUSED, what="the pause at final:3")
     terminal.keys("s")
     terminal.wait_for(SHELL_PROMPT, what="the shell prompt")

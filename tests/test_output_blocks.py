@@ -154,7 +154,7 @@ def test_carriage_returns_end_no_line() -> None:
     assert events == [LogBlock(stage=0, step=2, text="10%\n50%\r100%\n")]
 
 
-def test_bare_image_id_in_a_flood_is_output() -> None:
+def test_bare_image_id_in_flood() -> None:
     parser = flood_parser()
     image = "f" * 64
 
@@ -164,7 +164,7 @@ def test_bare_image_id_in_a_flood_is_output() -> None:
     assert events == [LogBlock(stage=0, step=2, text=f"a\n{image}\nb")]
 
 
-def test_bare_image_id_after_the_commit_is_the_final_image() -> None:
+def test_bare_image_id_after_commit() -> None:
     parser = flood_parser()
     image = "0123456789a" + "f" * 53
 
@@ -238,7 +238,7 @@ def test_consecutive_output_of_one_step_is_one_block() -> None:
             assert (before.stage, before.step) != (after.stage, after.step)
 
 
-def test_run_output_that_looks_like_a_commit_is_output() -> None:
+def test_fake_commit_in_block_is_output() -> None:
     plan = load_plan(RECORDED / "multistage.Containerfile")
     real = "0123456789a" + "b" * 53
     parser = OutputParser(

@@ -842,7 +842,7 @@ def run_until_sleeping(build: Build) -> tuple[threading.Thread, list[State]]:
     return worker, result
 
 
-def test_breakpoint_added_while_running_pauses_there(
+def test_late_breakpoint_pauses_build(
     buildah: Buildah, busybox_image: str, tmp_path: Path
 ) -> None:
     build = new_build(buildah, tmp_path, LATE_BREAK)
@@ -863,7 +863,7 @@ def test_breakpoint_added_while_running_pauses_there(
     assert not has_file(buildah, paused.image, "/fourth")
 
 
-def test_breakpoint_on_a_started_step_waits_for_the_next_continue(
+def test_late_breakpoint_on_started_step(
     buildah: Buildah, busybox_image: str, tmp_path: Path
 ) -> None:
     build = new_build(buildah, tmp_path, LATE_BREAK)
@@ -875,7 +875,7 @@ def test_breakpoint_on_a_started_step_waits_for_the_next_continue(
     assert result == [State.FINISHED]
 
 
-def test_earlier_breakpoint_added_while_running_wins(
+def test_late_breakpoint_earliest_wins(
     buildah: Buildah, busybox_image: str, tmp_path: Path
 ) -> None:
     build = new_build(buildah, tmp_path, LATE_BREAK)
@@ -891,7 +891,7 @@ def test_earlier_breakpoint_added_while_running_wins(
     assert (paused.stage, paused.step) == (0, 4)
 
 
-def test_withdrawn_breakpoint_lets_the_build_finish(
+def test_late_breakpoint_withdrawn(
     buildah: Buildah, busybox_image: str, tmp_path: Path
 ) -> None:
     build = new_build(buildah, tmp_path, LATE_BREAK)
@@ -913,7 +913,7 @@ RUN echo four
 """
 
 
-def test_fake_commit_line_in_a_failing_run_stays_its_output(
+def test_fake_commit_line_is_output(
     buildah: Buildah, busybox_image: str, tmp_path: Path
 ) -> None:
     build = new_build(buildah, tmp_path, FAKE_COMMIT)

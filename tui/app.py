@@ -389,8 +389,8 @@ class StagescopeApp(App[int]):
             self._redraw()
 
     def _terminal_closed(self) -> None:
-        """Quit as `q` does once the terminal is gone. SIGHUP says so too,
-        but not when it went to a shell that had the terminal's foreground."""
+        """Quit as `q` does once the terminal is gone. SIGHUP reports that
+        too, except when the shell in the terminal's foreground received it."""
         self._terminal = None
         log.info("the terminal was closed; quitting")
         self.source.cancel("terminal closed")

@@ -70,14 +70,7 @@ class EventBatcher:
             for block in blocks:
                 position = _position_of(block)
                 counts[position] = counts.get(position, 0) + block.line_count
-            total = sum(counts.values())
-            self.post(
-                LogBatch(
-                    _newest_lines(blocks, self.max_lines),
-                    counts,
-                    max(0, total - self.max_lines),
-                )
-            )
+            self.post(LogBatch(_newest_lines(blocks, self.max_lines), counts))
 
     def start(self) -> None:
         self._stopped.clear()
@@ -104,15 +97,15 @@ def _newest_lines(
 
     Only the lines kept are split out of each block's text."""
     runs: list[tuple[Position | None, list[str]]] = []
-    wanted = limit
+    remaining = limit
     for block in reversed(blocks):
-        if wanted <= 0:
+        if remaining <= 0:
             break
-        if block.line_count <= wanted:
+        if block.line_count <= remaining:
             lines = block.lines()
         else:
-            lines = block.text.rsplit("\n", wanted)[1:]
-        wanted -= len(lines)
+            lines = block.text.rsplit("\n", remaining)[1:]
+        remaining -= len(lines)
         runs.append((_position_of(block), lines))
     runs.reverse()
     return tuple(runs)

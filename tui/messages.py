@@ -20,22 +20,20 @@ class BuildEvent(Message):
 class LogBatch(Message):
     """The output that arrived since the previous batch.
 
-    `lines` holds runs of consecutive lines of one step, oldest first. When a
-    batch has more lines than the log widget keeps, only the newest are sent
-    and `dropped` counts the rest; all of them are in the log files.
+    `lines` contains runs of consecutive lines of one step, oldest first.
+    When a batch has more lines than the log widget keeps, only the newest
+    are sent, and `counts` still counts every line; all are in the log files.
     """
 
     def __init__(
         self,
         lines: tuple[tuple[Position | None, list[str]], ...],
         counts: dict[Position | None, int],
-        dropped: int = 0,
     ) -> None:
         super().__init__()
         self.lines = lines
         self.counts = counts
-        """Lines per step in the whole batch, dropped ones included."""
-        self.dropped = dropped
+        """Lines per step in the whole batch, those not sent included."""
 
     def lines_of(self, position: Position | None) -> list[str]:
         """Return the batch's lines of one step, in order."""

@@ -274,9 +274,7 @@ async def test_log_keeps_newest_lines(plan: Plan, tmp_path: Path) -> None:
         assert "all in" in screen.log_panel.border_subtitle
 
 
-async def test_log_counts_lines_of_a_batch_larger_than_the_view(
-    plan: Plan, tmp_path: Path
-) -> None:
+async def test_log_subtitle_counts_skipped_lines(plan: Plan, tmp_path: Path) -> None:
     flood = "\n".join(f"line {n}" for n in range(25_000))
     output = [LogBlock(0, 2, "first"), LogBlock(0, 2, flood)]
     events = one_run_step(plan, output)
@@ -316,7 +314,7 @@ async def test_help_opens_again_after_closing(make_app: MakeApp) -> None:
             assert not isinstance(app.screen, HelpScreen)
 
 
-async def test_footer_shows_keys_that_act_and_clicks_press_them(
+async def test_footer_keys_and_clicks(
     make_app: MakeApp,
 ) -> None:
     app = make_app("passing", breakpoints=("build:4",))

@@ -104,7 +104,7 @@ async def test_remapped_key_continues(tmp_path: Path, make_app: MakeApp) -> None
         assert app.model.state is State.FINISHED
 
 
-def test_dotted_names_need_no_quotes_and_a_bom_is_ignored(tmp_path: Path) -> None:
+def test_key_file_dotted_names_and_bom(tmp_path: Path) -> None:
     path = key_file(tmp_path, '\ufeffsearch.next = "ctrl+n"\nhelp = "question_mark"\n')
 
     assert load_keymap(path) == {
@@ -113,9 +113,7 @@ def test_dotted_names_need_no_quotes_and_a_bom_is_ignored(tmp_path: Path) -> Non
     }
 
 
-async def test_an_action_with_two_keys_shows_once_in_the_footer(
-    tmp_path: Path, make_app: MakeApp
-) -> None:
+async def test_footer_shows_two_keys_once(tmp_path: Path, make_app: MakeApp) -> None:
     keymap = load_keymap(key_file(tmp_path, 'quit = "ctrl+q,Q"\n'))
     app = make_app("passing", keymap=keymap)
     async with app.run_test(size=(160, 48)) as pilot:

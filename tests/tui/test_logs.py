@@ -64,7 +64,6 @@ def test_batcher_keeps_order_and_bounds(tmp_path: Path) -> None:
     assert isinstance(event, BuildEvent)
     lines = batch.lines_of(Position(0, 2))
     assert lines == [str(number) for number in range(150, 250)]
-    assert batch.dropped == 150
     assert batch.counts == {Position(0, 2): 250}
 
 

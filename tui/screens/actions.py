@@ -189,6 +189,8 @@ def open_shell(screen: BuildScreen) -> None:
         return
     # The terminal held the shell's screen; draw every cell again once the
     # app is back, because Textual repaints only what it believes changed.
+    # NOTE: on a loaded machine, in tmux, rows can stay blank after a shell
+    # whose output scrolled even so; the cause is not known.
     app.set_timer(REDRAW_AFTER_SHELL, partial(app.refresh, repaint=True, layout=True))
     if isinstance(failure, TerminatedBySignal):
         # SIGTERM or SIGHUP was meant for the app, and the shell took it.

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Static
 
-ShownBinding = tuple[str, str, bool, str]
+FooterBinding = tuple[str, str, bool, str]
 
 
 def show_content(widget: Static, content: Text | str) -> None:
@@ -82,7 +82,7 @@ class KeyFooter(Widget):
 
     def __init__(self) -> None:
         super().__init__()
-        self._shown: tuple[ShownBinding, ...] = ()
+        self._keys: tuple[FooterBinding, ...] = ()
         self._spans: list[tuple[int, int, str, bool]] = []
         """(start, end, key, enabled) of each key drawn."""
 
@@ -97,15 +97,15 @@ class KeyFooter(Widget):
     def _bindings_changed(self, screen: Screen[object]) -> None:
         if not self.is_attached or screen is not self.screen:
             return
-        shown = []
+        keys = []
         actions = set()
         for _, binding, enabled, tooltip in screen.active_bindings.values():
             # An action with several keys shows its first.
             if binding.show and binding.action not in actions:
                 actions.add(binding.action)
-                shown.append((binding.key, binding.description, enabled, tooltip))
-        if tuple(shown) != self._shown:
-            self._shown = tuple(shown)
+                keys.append((binding.key, binding.description, enabled, tooltip))
+        if tuple(keys) != self._keys:
+            self._keys = tuple(keys)
             self.refresh()
 
     def render(self) -> Text:
@@ -114,7 +114,7 @@ class KeyFooter(Widget):
         disabled = self.get_component_rich_style("key-footer--disabled")
         line = Text(no_wrap=True, overflow="crop", end="")
         spans = []
-        for key, description, enabled, _ in self._shown:
+        for key, description, enabled, _ in self._keys:
             start = len(line)
             display = self.app.get_key_display(Binding(key, ""))
             dim = None if enabled else disabled

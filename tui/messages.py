@@ -22,7 +22,7 @@ class LogBatch(Message):
 
     `lines` contains runs of consecutive lines of one step, oldest first.
     When a batch has more lines than the log widget keeps, only the newest
-    are sent, and `counts` still counts every line; all are in the log files.
+    are sent. `counts` still counts every line, and all are in the log files.
     """
 
     def __init__(
